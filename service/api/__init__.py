@@ -1,0 +1,1 @@
+"""HTTP layer: routers, dependencies, problem handlers, middleware and docs."""

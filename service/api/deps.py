@@ -1,0 +1,87 @@
+"""Dependencies as annotated aliases: the session, the settings, the API key, a page."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Header, Query, Request
+from sqlalchemy.orm import Session
+
+from service.config import Settings
+from service.usecases.errors import Unauthorized
+from service.usecases.preconditions import Precondition
+
+
+def get_settings(request: Request) -> Settings:
+    """The settings the app was built with."""
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """A session per request; use-cases commit explicitly, this only closes it."""
+    with request.app.state.sessionmaker() as session:
+        yield session
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def require_api_key(
+    settings: SettingsDep,
+    x_api_key: Annotated[
+        str | None, Header(description="A key from PLANNER_API_KEYS; required for writes.")
+    ] = None,
+) -> None:
+    """Writes need a configured key; with none configured, writes are refused (fail closed)."""
+    if not settings.api_keys:
+        raise Unauthorized(
+            "Writes are disabled: the service has no API keys configured (PLANNER_API_KEYS).",
+            field="header.X-API-Key",
+        )
+    if x_api_key is None:
+        raise Unauthorized("This operation needs an X-API-Key header.", field="header.X-API-Key")
+    presented = x_api_key.encode()
+    # Compare with every key in constant time, so timing reveals neither key nor position.
+    matched = False
+    for key in settings.api_keys:
+        matched |= hmac.compare_digest(presented, key.encode())
+    if not matched:
+        raise Unauthorized("The X-API-Key is not valid.", field="header.X-API-Key")
+
+
+ApiKeyDep = Depends(require_api_key)
+
+
+def get_precondition(
+    if_match: Annotated[
+        str | None,
+        Header(description="The ETag of the version being changed (from GET); '*' for any."),
+    ] = None,
+) -> Precondition:
+    """The parsed ``If-Match`` header (428 when missing)."""
+    return Precondition.parse(if_match)
+
+
+PreconditionDep = Annotated[Precondition, Depends(get_precondition)]
+
+
+@dataclass(frozen=True, slots=True)
+class PageParams:
+    limit: int
+    offset: int
+
+
+def get_page(
+    limit: Annotated[int, Query(ge=1, le=100, description="Items per page.")] = 20,
+    offset: Annotated[int, Query(ge=0, le=1_000_000, description="Items to skip.")] = 0,
+) -> PageParams:
+    """``limit``/``offset`` pagination."""
+    return PageParams(limit=limit, offset=offset)
+
+
+PageDep = Annotated[PageParams, Depends(get_page)]

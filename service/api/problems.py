@@ -1,0 +1,182 @@
+"""RFC 9457 problem details: one renderer for every error, and the OpenAPI that says so."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from service.domain.errors import DomainError
+from service.schemas.common import FieldError, Problem
+from service.usecases.errors import ServiceError
+
+logger = logging.getLogger(__name__)
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+PROBLEM_TYPE_BASE = "https://planner.example/problems/"
+
+
+def problem_response(
+    request: Request,
+    status: int,
+    *,
+    detail: str | None,
+    slug: str | None = None,
+    title: str | None = None,
+    errors: Sequence[FieldError] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    """Render a problem document with the request's id and path."""
+    problem = Problem(
+        type=f"{PROBLEM_TYPE_BASE}{slug}" if slug else "about:blank",
+        title=title or HTTPStatus(status).phrase,
+        status=status,
+        detail=detail,
+        instance=request.url.path,
+        request_id=getattr(request.state, "request_id", None),
+        errors=list(errors) if errors is not None else None,
+    )
+    return JSONResponse(
+        problem.model_dump(exclude_none=True),
+        status_code=status,
+        media_type=PROBLEM_MEDIA_TYPE,
+        headers=headers,
+    )
+
+
+def _location(loc: Sequence[int | str]) -> str:
+    return ".".join(str(part) for part in loc)
+
+
+def _validation_errors(error: RequestValidationError) -> list[FieldError]:
+    return [
+        FieldError(field=_location(item["loc"]), message=item["msg"], type=item["type"])
+        for item in error.errors()
+    ]
+
+
+def _on_validation(request: Request, error: RequestValidationError) -> JSONResponse:
+    errors = _validation_errors(error)
+    fields = ", ".join(dict.fromkeys(item.field for item in errors))
+    return problem_response(
+        request,
+        422,
+        slug="validation",
+        title="Request validation failed",
+        detail=f"Invalid input: {fields}.",
+        errors=errors,
+    )
+
+
+def _on_service_error(request: Request, error: ServiceError) -> JSONResponse:
+    errors = None
+    if error.field is not None:
+        errors = [FieldError(field=error.field, message=error.detail, type=error.slug)]
+    headers = {"WWW-Authenticate": "ApiKey"} if error.status == 401 else None
+    return problem_response(
+        request,
+        error.status,
+        slug=error.slug,
+        title=error.title,
+        detail=error.detail,
+        errors=errors,
+        headers=headers,
+    )
+
+
+def _on_domain_error(request: Request, error: DomainError) -> JSONResponse:
+    field = error.field if "." in error.field else f"body.{error.field}"
+    return problem_response(
+        request,
+        422,
+        slug="invalid-request",
+        title="Invalid request",
+        detail=str(error),
+        errors=[FieldError(field=field, message=error.message, type=type(error).__name__)],
+    )
+
+
+def _on_database_down(request: Request, error: DBAPIError) -> JSONResponse:
+    logger.error("database unavailable: %s", type(error.orig).__name__)
+    return problem_response(
+        request,
+        503,
+        slug="unavailable",
+        title="Service Unavailable",
+        detail="The database cannot be reached; retry shortly.",
+        headers={"Retry-After": "5"},
+    )
+
+
+async def handle_error(request: Request, error: Exception) -> JSONResponse:
+    """The one exception handler: every error becomes a problem document."""
+    if isinstance(error, RequestValidationError):
+        return _on_validation(request, error)
+    if isinstance(error, ServiceError):
+        return _on_service_error(request, error)
+    if isinstance(error, DomainError):
+        return _on_domain_error(request, error)
+    if isinstance(error, StarletteHTTPException):
+        headers = dict(error.headers) if error.headers else None
+        return problem_response(
+            request, error.status_code, detail=str(error.detail), headers=headers
+        )
+    if isinstance(error, OperationalError | InterfaceError):
+        return _on_database_down(request, error)
+    # The trace goes to the log, never to the client.
+    logger.exception("unhandled error", exc_info=error)
+    return problem_response(
+        request, 500, detail="An unexpected error occurred; it has been logged."
+    )
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    """Route every error through the problem renderer."""
+    for kind in (
+        RequestValidationError,
+        ServiceError,
+        DomainError,
+        StarletteHTTPException,
+        OperationalError,
+        InterfaceError,
+        Exception,
+    ):
+        app.add_exception_handler(kind, handle_error)
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` entries for the given error statuses (problem+json)."""
+    return {
+        status: {
+            "description": HTTPStatus(status).phrase,
+            "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
+        for status in statuses
+    }
+
+
+def rewrite_openapi_errors(schema: dict[str, Any]) -> dict[str, Any]:
+    """Make FastAPI's generated 422 (and any JSON error) a problem+json response."""
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components["Problem"] = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+    defs = components["Problem"].pop("$defs", {})
+    components.update(defs)
+    for name in ("HTTPValidationError", "ValidationError"):
+        components.pop(name, None)
+    for path in schema.get("paths", {}).values():
+        for operation in path.values():
+            for status, response in operation.get("responses", {}).items():
+                if status.isdigit() and int(status) >= 400:
+                    response["content"] = {
+                        PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}
+                    }
+                    if status == "422":
+                        response["description"] = "Request validation failed"
+    return schema

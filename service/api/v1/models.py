@@ -1,0 +1,153 @@
+"""``/v1/models``: the model catalogue."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request, Response, status
+
+from service.api.deps import ApiKeyDep, PageDep, PreconditionDep, SessionDep
+from service.api.pagination import link_header
+from service.api.problems import problem_responses
+from service.domain.types import Family, Objective
+from service.persistence.repositories import ModelFilter
+from service.schemas.common import Page
+from service.schemas.models import ModelCreate, ModelPatch, ModelRead, ModelReplace, ModelSort
+from service.usecases import models as usecase
+from service.usecases.preconditions import etag
+
+router = APIRouter(prefix="/v1/models", tags=["models"])
+
+SlugPath = Annotated[
+    str,
+    Path(
+        min_length=1,
+        max_length=64,
+        pattern=r"^[a-z0-9](?:[a-z0-9.\-]{0,62}[a-z0-9])?$",
+        description="The model's slug, e.g. llama-7b.",
+        examples=["llama-7b"],
+    ),
+]
+
+
+def _with_etag(response: Response, model: ModelRead) -> ModelRead:
+    response.headers["ETag"] = etag(model.version)
+    return model
+
+
+@router.get(
+    "",
+    summary="List catalogue models",
+    description="Filter, sort and page through the catalogue. Deterministic order: the sort key, "
+    "then the slug. `Link` headers give first/prev/next/last pages.",
+    responses=problem_responses(422),
+)
+def list_models(
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    page: PageDep,
+    family: Annotated[Family | None, Query(description="Architecture family.")] = None,
+    objective: Annotated[Objective | None, Query(description="Pre-training objective.")] = None,
+    domain: Annotated[
+        str | None, Query(max_length=64, description="Domain, e.g. general or finance.")
+    ] = None,
+    q: Annotated[
+        str | None, Query(max_length=200, description="Case-insensitive text in name or slug.")
+    ] = None,
+    min_parameters: Annotated[int | None, Query(ge=1, le=10**15)] = None,
+    max_parameters: Annotated[int | None, Query(ge=1, le=10**15)] = None,
+    sort: Annotated[ModelSort, Query(description="Sort key; '-' for descending.")] = (
+        ModelSort.PARAMETERS
+    ),
+) -> Page[ModelRead]:
+    filters = ModelFilter(
+        family=family,
+        objective=objective,
+        domain=domain,
+        q=q,
+        min_parameters=min_parameters,
+        max_parameters=max_parameters,
+    )
+    result = usecase.list_models(
+        session, filters, sort=sort.value, limit=page.limit, offset=page.offset
+    )
+    response.headers["Link"] = link_header(
+        request.url, total=result.total, limit=page.limit, offset=page.offset
+    )
+    return result
+
+
+@router.get(
+    "/{slug}",
+    summary="Get one model",
+    description="The model with its published figures and sources. The `ETag` header is needed "
+    "for updates and deletes (`If-Match`).",
+    responses=problem_responses(404, 422),
+)
+def get_model(slug: SlugPath, response: Response, session: SessionDep) -> ModelRead:
+    return _with_etag(response, usecase.get_model(session, slug))
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    summary="Add a model",
+    description="Requires `X-API-Key`. Only slug, name, family, objective and parameters are "
+    "required; 409 when the slug is taken.",
+    dependencies=[ApiKeyDep],
+    responses=problem_responses(401, 409, 422),
+)
+def create_model(body: ModelCreate, response: Response, session: SessionDep) -> ModelRead:
+    model = usecase.create_model(session, body)
+    response.headers["Location"] = f"/v1/models/{model.slug}"
+    return _with_etag(response, model)
+
+
+@router.put(
+    "/{slug}",
+    summary="Replace a model",
+    description="Requires `X-API-Key` and `If-Match` with the current ETag (412 when stale, "
+    "428 when missing). Every field is replaced; the slug stays.",
+    dependencies=[ApiKeyDep],
+    responses=problem_responses(401, 404, 412, 422, 428),
+)
+def replace_model(
+    slug: SlugPath,
+    body: ModelReplace,
+    precondition: PreconditionDep,
+    response: Response,
+    session: SessionDep,
+) -> ModelRead:
+    return _with_etag(response, usecase.replace_model(session, slug, body, precondition))
+
+
+@router.patch(
+    "/{slug}",
+    summary="Change some fields of a model",
+    description="Requires `X-API-Key` and `If-Match`. Only the given fields change; the result "
+    "must still be a valid model.",
+    dependencies=[ApiKeyDep],
+    responses=problem_responses(401, 404, 412, 422, 428),
+)
+def patch_model(
+    slug: SlugPath,
+    body: ModelPatch,
+    precondition: PreconditionDep,
+    response: Response,
+    session: SessionDep,
+) -> ModelRead:
+    return _with_etag(response, usecase.patch_model(session, slug, body, precondition))
+
+
+@router.delete(
+    "/{slug}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Delete a model",
+    description="Requires `X-API-Key` and `If-Match`.",
+    dependencies=[ApiKeyDep],
+    responses=problem_responses(401, 404, 412, 422, 428),
+)
+def delete_model(slug: SlugPath, precondition: PreconditionDep, session: SessionDep) -> Response:
+    usecase.delete_model(session, slug, precondition)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,83 @@
+"""The application factory: ``create_app(settings) -> FastAPI``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
+
+from service import __version__
+from service.api import health
+from service.api.docs import install_docs
+from service.api.middleware import RequestIdMiddleware
+from service.api.problems import install_problem_handlers, rewrite_openapi_errors
+from service.api.v1 import models
+from service.config import Settings, get_settings
+from service.persistence.engine import create_db_engine, create_session_factory
+from service.usecases.migrate import migrate_and_seed
+
+DESCRIPTION = """
+Answers the questions asked before pre-training or adapting a large language model:
+will it fit on my GPUs, with which parallelism; how many FLOPs, GPU-hours, days and dollars;
+what model size and token count are compute-optimal; was model X trained Chinchilla-optimally.
+
+Reads are open. Writes need an `X-API-Key`. Errors are RFC 9457 `application/problem+json`.
+"""
+
+TAGS = [
+    {"name": "models", "description": "The catalogue of language models, with sources."},
+    {"name": "health", "description": "Liveness and readiness probes."},
+]
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the ASGI app; the lifespan owns the engine and the session factory."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_db_engine(settings)
+        app.state.engine = engine
+        app.state.sessionmaker = create_session_factory(engine)
+        if settings.migrate_on_startup:
+            await run_in_threadpool(migrate_and_seed, engine)
+        try:
+            yield
+        finally:
+            engine.dispose()
+
+    app = FastAPI(
+        title="Pre-training planner",
+        version=__version__,
+        description=DESCRIPTION,
+        openapi_tags=TAGS,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.add_middleware(RequestIdMiddleware)
+    install_problem_handlers(app)
+    install_docs(app)
+    app.include_router(health.router)
+    app.include_router(models.router)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            from fastapi.openapi.utils import get_openapi
+
+            schema = get_openapi(
+                title=app.title,
+                version=app.version,
+                description=app.description,
+                routes=app.routes,
+                tags=app.openapi_tags,
+            )
+            app.openapi_schema = rewrite_openapi_errors(schema)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app

@@ -1,0 +1,1 @@
+"""SQLAlchemy tables and repositories: the only package that builds SQL."""

@@ -1,0 +1,1 @@
+"""Pydantic wire contracts shared by the API, the use-cases and the client."""

@@ -1,0 +1,1 @@
+"""Use-cases: transactions, and mapping between wire schemas, rows and the domain core."""
