@@ -7,10 +7,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Header, Query, Request
+from fastapi import Depends, Header, Path, Query, Request
 from sqlalchemy.orm import Session
 
 from service.config import Settings
+from service.schemas.fields import SLUG_PATTERN
 from service.usecases.errors import Unauthorized
 from service.usecases.preconditions import Precondition
 
@@ -85,3 +86,15 @@ def get_page(
 
 
 PageDep = Annotated[PageParams, Depends(get_page)]
+
+
+SlugPath = Annotated[
+    str,
+    Path(
+        min_length=1,
+        max_length=64,
+        pattern=SLUG_PATTERN,
+        description="The entry's slug: lower-case letters, digits, '.' and '-'.",
+        examples=["llama-7b"],
+    ),
+]

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, Select, func, or_, select, text
+from sqlalchemy import ColumnElement, func, or_, select, text
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from service.persistence.tables import CatalogueSeedRow, ModelRow
+from service.persistence.tables import CatalogueSeedRow, HardwareRow, ModelRow
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,14 +38,64 @@ _MODEL_SORT_COLUMNS: dict[str, InstrumentedAttribute[Any]] = {
 }
 
 
-class ModelRepository:
+RowT = TypeVar("RowT", ModelRow, HardwareRow)
+
+
+class SlugRepository(Generic[RowT]):
+    """A catalogue table whose rows are addressed by a unique slug."""
+
+    def __init__(self, session: Session, row: type[RowT]) -> None:
+        self._session = session
+        self._row: type[RowT] = row
+
+    def get(self, slug: str) -> RowT | None:
+        """The row with this slug, or None."""
+        return self._session.scalar(select(self._row).where(self._row.slug == slug))
+
+    def exists(self, slug: str) -> bool:
+        """Whether a row with this slug is stored."""
+        query = select(self._row.id).where(self._row.slug == slug)
+        return self._session.scalar(query) is not None
+
+    def add(self, row: RowT) -> RowT:
+        """Stage a new row; the use-case commits."""
+        self._session.add(row)
+        self._session.flush()
+        return row
+
+    def delete(self, row: RowT) -> None:
+        """Stage a deletion; the use-case commits."""
+        self._session.delete(row)
+        self._session.flush()
+
+    def page(
+        self,
+        conditions: Sequence[ColumnElement[bool]],
+        sort: str,
+        sort_columns: dict[str, InstrumentedAttribute[Any]],
+        *,
+        limit: int,
+        offset: int,
+    ) -> tuple[Sequence[RowT], int]:
+        """One page in a deterministic order (the allow-listed sort key, then the slug)."""
+        column = sort_columns[sort.lstrip("-")]
+        ordered = column.desc().nulls_last() if sort.startswith("-") else column.asc().nulls_last()
+        query = select(self._row).where(*conditions).order_by(ordered, self._row.slug.asc())
+        rows = self._session.scalars(query.limit(limit).offset(offset)).all()
+        count = select(func.count()).select_from(self._row).where(*conditions)
+        return rows, int(self._session.scalar(count) or 0)
+
+
+class ModelRepository(SlugRepository[ModelRow]):
     """The ``model`` table."""
 
     def __init__(self, session: Session) -> None:
-        self._session = session
+        super().__init__(session, ModelRow)
 
-    @staticmethod
-    def _conditions(filters: ModelFilter) -> list[ColumnElement[bool]]:
+    def list(
+        self, filters: ModelFilter, *, sort: str, limit: int, offset: int
+    ) -> tuple[Sequence[ModelRow], int]:
+        """One page of models matching ``filters``."""
         conditions: list[ColumnElement[bool]] = []
         if filters.family is not None:
             conditions.append(ModelRow.family == filters.family)
@@ -65,41 +115,43 @@ class ModelRepository:
             conditions.append(ModelRow.parameters >= filters.min_parameters)
         if filters.max_parameters is not None:
             conditions.append(ModelRow.parameters <= filters.max_parameters)
-        return conditions
+        return self.page(conditions, sort, _MODEL_SORT_COLUMNS, limit=limit, offset=offset)
+
+
+@dataclass(frozen=True, slots=True)
+class HardwareFilter:
+    """Filters of the hardware listing."""
+
+    vendor: str | None = None
+    kind: str | None = None
+    min_memory_bytes: int | None = None
+
+
+_HARDWARE_SORT_COLUMNS: dict[str, InstrumentedAttribute[Any]] = {
+    "slug": HardwareRow.slug,
+    "memory_bytes": HardwareRow.memory_bytes,
+    "price_per_hour_usd": HardwareRow.price_per_hour_usd,
+}
+
+
+class HardwareRepository(SlugRepository[HardwareRow]):
+    """The ``hardware`` table."""
+
+    def __init__(self, session: Session) -> None:
+        super().__init__(session, HardwareRow)
 
     def list(
-        self, filters: ModelFilter, *, sort: str, limit: int, offset: int
-    ) -> tuple[Sequence[ModelRow], int]:
-        """One page of models in a deterministic order (the sort key, then the slug)."""
-        conditions = self._conditions(filters)
-        descending = sort.startswith("-")
-        column = _MODEL_SORT_COLUMNS[sort.lstrip("-")]
-        ordered = column.desc().nulls_last() if descending else column.asc().nulls_last()
-        query: Select[ModelRow] = (
-            select(ModelRow).where(*conditions).order_by(ordered, ModelRow.slug.asc())
-        )
-        rows = self._session.scalars(query.limit(limit).offset(offset)).all()
-        total = self._session.scalar(select(func.count()).select_from(ModelRow).where(*conditions))
-        return rows, int(total or 0)
-
-    def get(self, slug: str) -> ModelRow | None:
-        """The model with this slug, or None."""
-        return self._session.scalar(select(ModelRow).where(ModelRow.slug == slug))
-
-    def exists(self, slug: str) -> bool:
-        """Whether a model with this slug is stored."""
-        return self._session.scalar(select(ModelRow.id).where(ModelRow.slug == slug)) is not None
-
-    def add(self, row: ModelRow) -> ModelRow:
-        """Stage a new model; the use-case commits."""
-        self._session.add(row)
-        self._session.flush()
-        return row
-
-    def delete(self, row: ModelRow) -> None:
-        """Stage a deletion; the use-case commits."""
-        self._session.delete(row)
-        self._session.flush()
+        self, filters: HardwareFilter, *, sort: str, limit: int, offset: int
+    ) -> tuple[Sequence[HardwareRow], int]:
+        """One page of accelerators matching ``filters``."""
+        conditions: list[ColumnElement[bool]] = []
+        if filters.vendor is not None:
+            conditions.append(func.lower(HardwareRow.vendor) == filters.vendor.lower())
+        if filters.kind is not None:
+            conditions.append(HardwareRow.kind == filters.kind)
+        if filters.min_memory_bytes is not None:
+            conditions.append(HardwareRow.memory_bytes >= filters.min_memory_bytes)
+        return self.page(conditions, sort, _HARDWARE_SORT_COLUMNS, limit=limit, offset=offset)
 
 
 class SeedLedger:

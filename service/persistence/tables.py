@@ -122,3 +122,41 @@ class CatalogueSeedRow(Base):
     digest: Mapped[str] = mapped_column(String(64))
     row_version: Mapped[int] = mapped_column(Integer)
     applied_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+HARDWARE_KINDS = ("gpu", "tpu", "accelerator")
+
+
+class HardwareRow(Base):
+    """One accelerator of the hardware catalogue."""
+
+    __tablename__ = "hardware"
+    __table_args__ = (
+        CheckConstraint(_in("kind", HARDWARE_KINDS), name="kind"),
+        CheckConstraint(_in("origin", ORIGINS), name="origin"),
+        CheckConstraint("memory_bytes > 0", name="memory_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    vendor: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))
+    form_factor: Mapped[str | None] = mapped_column(String(64))
+    memory_bytes: Mapped[int] = mapped_column(BigInteger, index=True)
+    peak_tflops: Mapped[dict[str, float | None]] = mapped_column(json_column())
+    sparse_peak_tflops: Mapped[dict[str, float]] = mapped_column(json_column(), default=dict)
+    memory_bandwidth_gbps: Mapped[float | None] = mapped_column(Float)
+    interconnect_bandwidth_gbps: Mapped[float | None] = mapped_column(Float)
+    power_watts: Mapped[float | None] = mapped_column(Float)
+    price_per_hour_usd: Mapped[float | None] = mapped_column(Float)
+    price_date: Mapped[str | None] = mapped_column(String(10))
+    price_source: Mapped[str | None] = mapped_column(Text)
+    sources: Mapped[list[str]] = mapped_column(json_column(), default=list)
+    notes: Mapped[str | None] = mapped_column(Text)
+    origin: Mapped[str] = mapped_column(String(16), default="api")
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012  (SQLAlchemy's own idiom)

@@ -17,28 +17,17 @@ from pydantic import (
 )
 
 from service.domain.types import FAMILY_ALIASES, Family, Objective, PositionEmbedding
+from service.schemas.fields import (
+    Dimension,
+    LongText,
+    Parameters,
+    ShortText,
+    Slug,
+    Source,
+    Tokens,
+)
 
-#: Largest parameter count the service accepts: 1e15 is three orders of magnitude beyond any
-#: model trained to date and keeps every product of counts far from float overflow.
-MAX_PARAMETERS = 10**15
-#: Largest token count accepted (1e17, about 5,000x Llama 3's 15T tokens).
-MAX_TOKENS = 10**17
-
-Slug = Annotated[
-    str,
-    StringConstraints(pattern=r"^[a-z0-9](?:[a-z0-9.\-]{0,62}[a-z0-9])?$"),
-    Field(
-        description="Lower-case letters, digits, '.' and '-'; 1-64 characters.",
-        examples=["llama-7b"],
-    ),
-]
-ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
-Source = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=1000)]
 UseCase = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-Dimension = Annotated[int, Field(ge=1, le=10_000_000)]
-Parameters = Annotated[int, Field(ge=1, le=MAX_PARAMETERS)]
-Tokens = Annotated[int, Field(ge=1, le=MAX_TOKENS)]
 
 
 class Norm(StrEnum):
@@ -138,7 +127,7 @@ class _ModelFields(BaseModel):
 class ModelCreate(_ModelFields):
     """Body of ``POST /v1/models``; only slug, name, family, objective, parameters are required."""
 
-    slug: Slug
+    slug: Slug = Field(examples=["pythia-1b"])
 
     model_config = ConfigDict(
         extra="forbid",

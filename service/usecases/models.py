@@ -1,28 +1,17 @@
-"""Catalogue use-cases: list, read, create, replace, patch and delete models."""
+"""Model catalogue use-cases."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from pydantic import ValidationError
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.exc import StaleDataError
 
 from service.persistence.repositories import ModelFilter, ModelRepository
 from service.persistence.tables import ModelRow
 from service.schemas.common import Page
-from service.schemas.models import (
-    ModelCreate,
-    ModelPatch,
-    ModelRead,
-    ModelReplace,
-    family_alias,
-)
-from service.usecases.errors import Conflict, InvalidRequest, NotFound, PreconditionFailed
-from service.usecases.preconditions import Precondition
+from service.schemas.models import ModelCreate, ModelRead, ModelReplace, family_alias
+from service.usecases.catalogue import Catalogue
+from service.usecases.errors import InvalidRequest
 
-_COLUMNS = (
+COLUMNS = (
     "name",
     "family",
     "objective",
@@ -46,7 +35,7 @@ def to_read(row: ModelRow) -> ModelRead:
     return ModelRead.model_validate(
         {
             "slug": row.slug,
-            **{name: getattr(row, name) for name in _COLUMNS},
+            **{name: getattr(row, name) for name in COLUMNS},
             "family_alias": family_alias(row.family),
             "origin": row.origin,
             "version": row.version,
@@ -56,12 +45,15 @@ def to_read(row: ModelRow) -> ModelRead:
     )
 
 
-def column_values(
-    body: ModelCreate | ModelReplace | ModelPatch, *, only_set: bool
-) -> dict[str, Any]:
-    """The row columns a body sets, in the JSON-able form the table stores."""
-    data = body.model_dump(mode="json", include=set(_COLUMNS), exclude_unset=only_set)
-    return data
+MODELS: Catalogue[ModelRow, ModelRead] = Catalogue(
+    kind="models",
+    noun="model",
+    row=ModelRow,
+    columns=COLUMNS,
+    to_read=to_read,
+    create_schema=ModelCreate,
+    replace_schema=ModelReplace,
+)
 
 
 def list_models(
@@ -77,94 +69,5 @@ def list_models(
             "min_parameters is larger than max_parameters", field="query.min_parameters"
         )
     rows, total = ModelRepository(session).list(filters, sort=sort, limit=limit, offset=offset)
-    return Page[ModelRead](
-        items=[to_read(row) for row in rows], total=total, limit=limit, offset=offset
-    )
-
-
-def _get_row(session: Session, slug: str) -> ModelRow:
-    row = ModelRepository(session).get(slug)
-    if row is None:
-        raise NotFound(f"No model with slug '{slug}' in the catalogue.", field="path.slug")
-    return row
-
-
-def get_model(session: Session, slug: str) -> ModelRead:
-    """One model by slug."""
-    return to_read(_get_row(session, slug))
-
-
-def create_model(session: Session, body: ModelCreate) -> ModelRead:
-    """Add a model; 409 when the slug is taken (also when two clients race for it)."""
-    repository = ModelRepository(session)
-    if repository.exists(body.slug):
-        raise Conflict(f"A model with slug '{body.slug}' already exists.", field="body.slug")
-    row = ModelRow(slug=body.slug, origin="api", **column_values(body, only_set=False))
-    try:
-        repository.add(row)
-        session.commit()
-    except IntegrityError as error:
-        session.rollback()
-        raise Conflict(
-            f"A model with slug '{body.slug}' already exists.", field="body.slug"
-        ) from error
-    return to_read(row)
-
-
-def _write(session: Session, row: ModelRow, values: dict[str, Any]) -> ModelRead:
-    for name, value in values.items():
-        setattr(row, name, value)
-    row.origin = "api"
-    try:
-        session.commit()
-    except StaleDataError as error:
-        session.rollback()
-        raise PreconditionFailed(
-            "The model changed while this update was applied; fetch it again and retry.",
-            field="header.If-Match",
-        ) from error
-    return to_read(row)
-
-
-def replace_model(
-    session: Session, slug: str, body: ModelReplace, precondition: Precondition
-) -> ModelRead:
-    """Replace every field of a model (PUT)."""
-    row = _get_row(session, slug)
-    precondition.check(row.version)
-    return _write(session, row, column_values(body, only_set=False))
-
-
-def patch_model(
-    session: Session, slug: str, body: ModelPatch, precondition: Precondition
-) -> ModelRead:
-    """Change the given fields of a model (PATCH, JSON merge semantics)."""
-    row = _get_row(session, slug)
-    precondition.check(row.version)
-    values = column_values(body, only_set=True)
-    merged = {**{name: getattr(row, name) for name in _COLUMNS}, **values}
-    # Re-validate the merged whole: a patch may not leave the model inconsistent.
-    try:
-        ModelReplace.model_validate(merged)
-    except ValidationError as error:
-        first = error.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "body"
-        raise InvalidRequest(
-            f"The patched model would be invalid: {first['msg']}", field=f"body.{where}"
-        ) from error
-    return _write(session, row, values)
-
-
-def delete_model(session: Session, slug: str, precondition: Precondition) -> None:
-    """Remove a model from the catalogue."""
-    row = _get_row(session, slug)
-    precondition.check(row.version)
-    try:
-        ModelRepository(session).delete(row)
-        session.commit()
-    except StaleDataError as error:
-        session.rollback()
-        raise PreconditionFailed(
-            "The model changed while it was being deleted; fetch it again.",
-            field="header.If-Match",
-        ) from error
+    items = [to_read(row) for row in rows]
+    return Page[ModelRead](items=items, total=total, limit=limit, offset=offset)

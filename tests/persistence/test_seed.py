@@ -9,9 +9,8 @@ from service.catalogue import load_seed
 from service.persistence.repositories import ModelRepository
 from service.persistence.tables import CatalogueSeedRow, ModelRow
 from service.schemas.models import ModelPatch
-from service.usecases.models import delete_model, patch_model
+from service.usecases.models import MODELS
 from service.usecases.preconditions import Precondition
-from service.usecases.seed import seed_models
 
 ANY = Precondition.parse("*")
 
@@ -26,7 +25,7 @@ def _pretend_seed_changed(session: Session, slug: str) -> None:
 
 def test_reseeding_changes_nothing(db_session: Session) -> None:
     seed = load_seed("models")
-    report = seed_models(db_session)
+    report = MODELS.seed(db_session)
     assert report.inserted == []
     assert report.updated == []
     assert report.skipped == {}
@@ -42,20 +41,20 @@ def test_newer_seed_updates_untouched_rows(db_session: Session) -> None:
     db_session.execute(update(ModelRow).where(ModelRow.slug == "bert-base").values(year=1900))
     db_session.expire_all()
     _pretend_seed_changed(db_session, "bert-base")
-    report = seed_models(db_session)
+    report = MODELS.seed(db_session)
     assert report.updated == ["bert-base"]
     refreshed = ModelRepository(db_session).get("bert-base")
     assert refreshed is not None
     assert refreshed.year == year
     assert refreshed.version == version + 1
     assert refreshed.origin == "seed"
-    assert seed_models(db_session).updated == []
+    assert MODELS.seed(db_session).updated == []
 
 
 def test_api_edits_survive_a_newer_seed(db_session: Session) -> None:
-    patch_model(db_session, "gpt2", ModelPatch(year=1999), ANY)
+    MODELS.patch(db_session, "gpt2", ModelPatch(year=1999), ANY)
     _pretend_seed_changed(db_session, "gpt2")
-    report = seed_models(db_session)
+    report = MODELS.seed(db_session)
     assert "gpt2" in report.skipped
     assert "edited" in report.skipped["gpt2"]
     row = ModelRepository(db_session).get("gpt2")
@@ -64,10 +63,10 @@ def test_api_edits_survive_a_newer_seed(db_session: Session) -> None:
 
 
 def test_api_deletes_survive_reseeding(db_session: Session) -> None:
-    delete_model(db_session, "opt-175b", ANY)
-    assert "opt-175b" in seed_models(db_session).unchanged
+    MODELS.delete(db_session, "opt-175b", ANY)
+    assert "opt-175b" in MODELS.seed(db_session).unchanged
     _pretend_seed_changed(db_session, "opt-175b")
-    report = seed_models(db_session)
+    report = MODELS.seed(db_session)
     assert "deleted" in report.skipped["opt-175b"]
     assert ModelRepository(db_session).get("opt-175b") is None
 
@@ -75,5 +74,5 @@ def test_api_deletes_survive_reseeding(db_session: Session) -> None:
 def test_slug_created_before_the_seed_is_kept(db_session: Session) -> None:
     db_session.query(CatalogueSeedRow).filter_by(slug="t5-base").delete()
     db_session.flush()
-    report = seed_models(db_session)
+    report = MODELS.seed(db_session)
     assert "created through the API" in report.skipped["t5-base"]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 
-from service.api.deps import ApiKeyDep, PageDep, PreconditionDep, SessionDep
+from service.api.deps import ApiKeyDep, PageDep, PreconditionDep, SessionDep, SlugPath
 from service.api.pagination import link_header
 from service.api.problems import problem_responses
 from service.domain.types import Family, Objective
@@ -14,20 +14,10 @@ from service.persistence.repositories import ModelFilter
 from service.schemas.common import Page
 from service.schemas.models import ModelCreate, ModelPatch, ModelRead, ModelReplace, ModelSort
 from service.usecases import models as usecase
+from service.usecases.models import MODELS
 from service.usecases.preconditions import etag
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
-
-SlugPath = Annotated[
-    str,
-    Path(
-        min_length=1,
-        max_length=64,
-        pattern=r"^[a-z0-9](?:[a-z0-9.\-]{0,62}[a-z0-9])?$",
-        description="The model's slug, e.g. llama-7b.",
-        examples=["llama-7b"],
-    ),
-]
 
 
 def _with_etag(response: Response, model: ModelRead) -> ModelRead:
@@ -86,7 +76,7 @@ def list_models(
     responses=problem_responses(404, 422),
 )
 def get_model(slug: SlugPath, response: Response, session: SessionDep) -> ModelRead:
-    return _with_etag(response, usecase.get_model(session, slug))
+    return _with_etag(response, MODELS.get(session, slug))
 
 
 @router.post(
@@ -99,7 +89,7 @@ def get_model(slug: SlugPath, response: Response, session: SessionDep) -> ModelR
     responses=problem_responses(401, 409, 422),
 )
 def create_model(body: ModelCreate, response: Response, session: SessionDep) -> ModelRead:
-    model = usecase.create_model(session, body)
+    model = MODELS.create(session, body.slug, body)
     response.headers["Location"] = f"/v1/models/{model.slug}"
     return _with_etag(response, model)
 
@@ -119,7 +109,7 @@ def replace_model(
     response: Response,
     session: SessionDep,
 ) -> ModelRead:
-    return _with_etag(response, usecase.replace_model(session, slug, body, precondition))
+    return _with_etag(response, MODELS.replace(session, slug, body, precondition))
 
 
 @router.patch(
@@ -137,7 +127,7 @@ def patch_model(
     response: Response,
     session: SessionDep,
 ) -> ModelRead:
-    return _with_etag(response, usecase.patch_model(session, slug, body, precondition))
+    return _with_etag(response, MODELS.patch(session, slug, body, precondition))
 
 
 @router.delete(
@@ -149,5 +139,5 @@ def patch_model(
     responses=problem_responses(401, 404, 412, 422, 428),
 )
 def delete_model(slug: SlugPath, precondition: PreconditionDep, session: SessionDep) -> Response:
-    usecase.delete_model(session, slug, precondition)
+    MODELS.delete(session, slug, precondition)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
