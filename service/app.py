@@ -14,7 +14,7 @@ from service.api import health
 from service.api.docs import install_docs
 from service.api.middleware import RequestIdMiddleware
 from service.api.problems import install_problem_handlers, rewrite_openapi_errors
-from service.api.v1 import hardware, models
+from service.api.v1 import estimates, hardware, models, numerics
 from service.config import Settings, get_settings
 from service.persistence.engine import create_db_engine, create_session_factory
 from service.usecases.migrate import migrate_and_seed
@@ -28,8 +28,10 @@ Reads are open. Writes need an `X-API-Key`. Errors are RFC 9457 `application/pro
 """
 
 TAGS = [
+    {"name": "estimates", "description": "Memory per GPU; FLOPs, time, cost and energy."},
     {"name": "models", "description": "The catalogue of language models, with sources."},
     {"name": "hardware", "description": "Accelerators: memory, dense peaks, bandwidth, price."},
+    {"name": "number formats", "description": "fp32 to int4: layouts, ranges, quantization."},
     {"name": "health", "description": "Liveness and readiness probes."},
 ]
 
@@ -64,8 +66,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_problem_handlers(app)
     install_docs(app)
     app.include_router(health.router)
+    app.include_router(estimates.router)
     app.include_router(models.router)
     app.include_router(hardware.router)
+    app.include_router(numerics.router)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -92,7 +92,8 @@ def _on_service_error(request: Request, error: ServiceError) -> JSONResponse:
 
 
 def _on_domain_error(request: Request, error: DomainError) -> JSONResponse:
-    field = error.field if "." in error.field else f"body.{error.field}"
+    located = error.field.startswith(("body.", "query.", "path.", "header."))
+    field = error.field if located else f"body.{error.field}"
     return problem_response(
         request,
         422,

@@ -127,10 +127,26 @@ class HardwarePatch(BaseModel):
     notes: Annotated[str, StringConstraints(max_length=8000)] | None = None
 
 
+class PetaflopDay(BaseModel):
+    """What "a petaflop/s-day is 8 V100s or 2 A100s for a day" is true of, for this accelerator."""
+
+    precision: str
+    dense_peak_tflops: float
+    gpus_per_petaflop_s: float = Field(description="At the dense peak, 100% utilisation.")
+    sparse_peak_tflops: float | None
+    gpus_per_petaflop_s_sparse: float | None = Field(
+        description="At the 2:4 structured-sparsity peak, which dense training never reaches."
+    )
+    statement: str
+
+
 class HardwareRead(_HardwareFields):
     """An accelerator as served."""
 
     slug: Slug
+    petaflop_s_day: PetaflopDay | None = Field(
+        default=None, description="How many of this accelerator make 1 PF/s (1 PF/s-day a day)."
+    )
     origin: str
     version: int
     created_at: datetime

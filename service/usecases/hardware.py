@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from service.domain.compute import petaflop_s_day_equivalents
 from service.domain.hardware import GpuSpec
+from service.domain.types import Precision
 from service.persistence.repositories import HardwareFilter, HardwareRepository
 from service.persistence.tables import HardwareRow
 from service.schemas.common import Page
-from service.schemas.hardware import HardwareCreate, HardwareRead, HardwareReplace
+from service.schemas.hardware import HardwareCreate, HardwareRead, HardwareReplace, PetaflopDay
 from service.usecases.catalogue import Catalogue
-from service.usecases.errors import NotFound
+from service.usecases.errors import InvalidRequest
 
 COLUMNS = (
     "name",
@@ -31,12 +33,29 @@ COLUMNS = (
 )
 
 
+def petaflop_s_day(gpu: GpuSpec) -> PetaflopDay | None:
+    """The course's petaflop/s-day equivalence, at the 16-bit dense peak (fp16, else bf16)."""
+    for precision in (Precision.FP16, Precision.BF16):
+        if precision.value in gpu.peak_tflops:
+            equivalence = petaflop_s_day_equivalents(gpu, precision)
+            return PetaflopDay(
+                precision=equivalence.precision,
+                dense_peak_tflops=equivalence.dense_peak_tflops,
+                gpus_per_petaflop_s=equivalence.gpus_per_petaflop_s,
+                sparse_peak_tflops=equivalence.sparse_peak_tflops,
+                gpus_per_petaflop_s_sparse=equivalence.gpus_per_petaflop_s_sparse,
+                statement=equivalence.statement,
+            )
+    return None
+
+
 def to_read(row: HardwareRow) -> HardwareRead:
     """Map a row to its wire form."""
     return HardwareRead.model_validate(
         {
             "slug": row.slug,
             **{name: getattr(row, name) for name in COLUMNS},
+            "petaflop_s_day": petaflop_s_day(to_gpu_spec(row)),
             "origin": row.origin,
             "version": row.version,
             "created_at": row.created_at,
@@ -83,8 +102,10 @@ def to_gpu_spec(row: HardwareRow) -> GpuSpec:
 
 
 def gpu_spec(session: Session, slug: str, *, field: str = "body.gpu") -> GpuSpec:
-    """The accelerator named in a request, or 404 naming the request field."""
+    """The accelerator a request names; an unknown slug is a 422 naming the request field."""
     row = HardwareRepository(session).get(slug)
     if row is None:
-        raise NotFound(f"No accelerator with slug '{slug}' in the hardware catalogue.", field=field)
+        raise InvalidRequest(
+            f"No accelerator with slug '{slug}' in the hardware catalogue.", field=field
+        )
     return to_gpu_spec(row)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
 from tests.api.test_models_api import assert_problem
@@ -86,3 +87,14 @@ def test_invalid_accelerators(client: TestClient, auth: dict[str, str]) -> None:
         headers={**auth, "If-Match": tag},
     )
     assert_problem(emptied, 422)
+
+
+def test_petaflop_s_day_claim_is_shown_as_it_is(client: TestClient) -> None:
+    """Course: "1 PF/s-day = 8 V100s or 2 A100s for a day". True of V100 dense fp16 (125 TF);
+    for the A100 it takes 3.2 at the dense peak and 1.6 only at the sparsity peak."""
+    v100 = client.get("/v1/hardware/v100-32gb").json()["petaflop_s_day"]
+    assert v100["gpus_per_petaflop_s"] == 8.0
+    a100 = client.get("/v1/hardware/a100-40gb").json()["petaflop_s_day"]
+    assert a100["gpus_per_petaflop_s"] == pytest.approx(3.2, rel=0.01)
+    assert a100["gpus_per_petaflop_s_sparse"] == pytest.approx(1.6, rel=0.01)
+    assert "structured-sparsity" in a100["statement"]
