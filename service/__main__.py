@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import sys
 from collections.abc import Sequence
 
 from service.config import get_settings
+from service.logs import configure_logging
 
 
 def _migrate(_args: argparse.Namespace) -> int:
@@ -37,8 +37,6 @@ def _serve(args: argparse.Namespace) -> int:
         # Migrate once here, so that several workers do not race to do it.
         _migrate(args)
         os.environ["PLANNER_AUTO_MIGRATE"] = "false"
-    # Readiness probes consult Alembic on every call; its per-call INFO lines are noise.
-    logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
     uvicorn.run(
         "service.app:create_app",
         factory=True,
@@ -46,6 +44,7 @@ def _serve(args: argparse.Namespace) -> int:
         port=args.port,
         workers=args.workers,
         log_level=settings.log_level.lower(),
+        access_log=False,  # the service's own structured access log replaces it
         proxy_headers=True,
         timeout_graceful_shutdown=20,
     )
@@ -81,8 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m service`` and the ``planner`` script."""
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
+    configure_logging(get_settings())
     code: int = args.run(args)
     return code
 

@@ -7,15 +7,25 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.utils import get_openapi
 from starlette.concurrency import run_in_threadpool
+from starlette.types import Scope
 
 from service import __version__
 from service.api import health
 from service.api.docs import install_docs
-from service.api.middleware import RequestIdMiddleware
-from service.api.problems import install_problem_handlers, rewrite_openapi_errors
+from service.api.metrics import Metrics
+from service.api.middleware import (
+    AccessLogMiddleware,
+    BodySizeLimitMiddleware,
+    RequestIdMiddleware,
+    SecurityHeadersMiddleware,
+)
+from service.api.problems import PROBLEM_TYPE_BASE, install_problem_handlers, rewrite_openapi_errors
 from service.api.v1 import estimates, hardware, models, numerics
 from service.config import Settings, get_settings
+from service.logs import configure_logging
 from service.persistence.engine import create_db_engine, create_session_factory
 from service.usecases.migrate import migrate_and_seed
 
@@ -32,19 +42,34 @@ TAGS = [
     {"name": "models", "description": "The catalogue of language models, with sources."},
     {"name": "hardware", "description": "Accelerators: memory, dense peaks, bandwidth, price."},
     {"name": "number formats", "description": "fp32 to int4: layouts, ranges, quantization."},
-    {"name": "health", "description": "Liveness and readiness probes."},
+    {"name": "operations", "description": "Liveness, readiness and Prometheus metrics."},
 ]
+
+
+def _too_large(scope: Scope, limit: int) -> dict[str, Any]:
+    """The 413 problem document (rendered by the body-limit middleware, before any routing)."""
+    return {
+        "type": f"{PROBLEM_TYPE_BASE}payload-too-large",
+        "title": "Content Too Large",
+        "status": 413,
+        "detail": f"The request body exceeds {limit} bytes.",
+        "instance": scope["path"],
+        "request_id": scope.get("state", {}).get("request_id"),
+    }
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the ASGI app; the lifespan owns the engine and the session factory."""
     settings = settings or get_settings()
+    metrics = Metrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(settings)
         engine = create_db_engine(settings)
         app.state.engine = engine
         app.state.sessionmaker = create_session_factory(engine)
+        metrics.bind_engine(engine)
         if settings.migrate_on_startup:
             await run_in_threadpool(migrate_and_seed, engine)
         try:
@@ -60,11 +85,28 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
+        openapi_url="/openapi.json" if settings.docs_enabled else None,
     )
     app.state.settings = settings
+    app.state.metrics = metrics
+    # Outermost last: request id -> access log -> security headers -> body limit -> CORS.
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Content-Type", "X-API-Key", "If-Match", "X-Request-ID"],
+            expose_headers=["ETag", "Location", "Link", "X-Request-ID"],
+        )
+    app.add_middleware(
+        BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes, reject=_too_large
+    )
+    app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(AccessLogMiddleware, metrics=metrics)
     app.add_middleware(RequestIdMiddleware)
     install_problem_handlers(app)
-    install_docs(app)
+    if settings.docs_enabled:
+        install_docs(app)
     app.include_router(health.router)
     app.include_router(estimates.router)
     app.include_router(models.router)
@@ -73,8 +115,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            from fastapi.openapi.utils import get_openapi
-
             schema = get_openapi(
                 title=app.title,
                 version=app.version,

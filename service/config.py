@@ -6,6 +6,7 @@ explicitly, and tests pass their own.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -32,10 +33,25 @@ class Settings(BaseSettings):
     api_keys: Annotated[tuple[str, ...], NoDecode] = Field(
         default=(),
         repr=False,
-        description="Comma-separated keys allowed to write. Empty: every write is refused (401).",
+        description=(
+            "Comma-separated keys allowed to write, each either the key itself or "
+            "'sha256:<hex digest of the key>'. Empty: every write is refused (401)."
+        ),
     )
     environment: Literal["development", "production"] = "development"
-    log_level: str = "INFO"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["json", "text"] | None = Field(
+        default=None, description="Unset: JSON in production, text in development."
+    )
+    docs_enabled: bool = Field(
+        default=True, description="Serve /docs, /redoc and /openapi.json (turn off to hide them)."
+    )
+    cors_origins: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(), description="Comma-separated origins allowed by CORS; empty: CORS is off."
+    )
+    max_body_bytes: int = Field(
+        default=1_048_576, ge=1024, le=1_073_741_824, description="Larger bodies get 413."
+    )
     db_pool_size: int = Field(default=5, ge=1, le=200)
     db_max_overflow: int = Field(default=10, ge=0, le=500)
     db_pool_timeout_s: float = Field(default=5.0, gt=0, le=120)
@@ -49,12 +65,27 @@ class Settings(BaseSettings):
         ),
     )
 
-    @field_validator("api_keys", mode="before")
+    @field_validator("api_keys", "cors_origins", mode="before")
     @classmethod
-    def _split_keys(cls, value: object) -> object:
+    def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):
-            return tuple(key.strip() for key in value.split(",") if key.strip())
+            return tuple(item.strip() for item in value.split(",") if item.strip())
         return value
+
+    @field_validator("api_keys")
+    @classmethod
+    def _check_hashes(cls, keys: tuple[str, ...]) -> tuple[str, ...]:
+        for key in keys:
+            if key.startswith("sha256:") and not re.fullmatch(r"sha256:[0-9a-f]{64}", key):
+                raise ValueError("a hashed key is 'sha256:' followed by 64 lower-case hex digits")
+        return keys
+
+    @property
+    def json_logs(self) -> bool:
+        """Whether log lines are JSON objects."""
+        if self.log_format is None:
+            return self.environment == "production"
+        return self.log_format == "json"
 
     @property
     def migrate_on_startup(self) -> bool:

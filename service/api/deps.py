@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -32,6 +33,23 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
+def key_matches(presented: str, configured: tuple[str, ...]) -> bool:
+    """Whether ``presented`` is one of the keys (plain, or ``sha256:<hex>`` of the key).
+
+    Every configured key is compared, each in constant time (``hmac.compare_digest``), so the
+    timing reveals neither a key nor its position.
+    """
+    raw = presented.encode()
+    digest = hashlib.sha256(raw).hexdigest().encode()
+    matched = False
+    for key in configured:
+        if key.startswith("sha256:"):
+            matched |= hmac.compare_digest(digest, key.removeprefix("sha256:").encode())
+        else:
+            matched |= hmac.compare_digest(raw, key.encode())
+    return matched
+
+
 def require_api_key(
     settings: SettingsDep,
     x_api_key: Annotated[
@@ -46,12 +64,7 @@ def require_api_key(
         )
     if x_api_key is None:
         raise Unauthorized("This operation needs an X-API-Key header.", field="header.X-API-Key")
-    presented = x_api_key.encode()
-    # Compare with every key in constant time, so timing reveals neither key nor position.
-    matched = False
-    for key in settings.api_keys:
-        matched |= hmac.compare_digest(presented, key.encode())
-    if not matched:
+    if not key_matches(x_api_key, settings.api_keys):
         raise Unauthorized("The X-API-Key is not valid.", field="header.X-API-Key")
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
 
 from service import __version__
@@ -10,7 +10,7 @@ from service.api.problems import problem_responses
 from service.usecases.errors import ServiceUnavailable
 from service.usecases.health import check_readiness
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["operations"])
 
 
 class Health(BaseModel):
@@ -53,3 +53,16 @@ def readyz(request: Request) -> Ready:
         revision=readiness.revision,
         expected_revision=readiness.expected_revision,
     )
+
+
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics",
+    description="Request counts and latencies by route template and status, database pool "
+    "occupancy, planner search sizes; Prometheus text format.",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {}}, "description": "Prometheus exposition"}},
+)
+async def metrics(request: Request) -> Response:
+    body = request.app.state.metrics.render()
+    return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
