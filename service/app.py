@@ -23,7 +23,7 @@ from service.api.middleware import (
     SecurityHeadersMiddleware,
 )
 from service.api.problems import PROBLEM_TYPE_BASE, install_problem_handlers, rewrite_openapi_errors
-from service.api.v1 import estimates, hardware, models, numerics
+from service.api.v1 import estimates, hardware, models, numerics, scaling
 from service.config import Settings, get_settings
 from service.logs import configure_logging
 from service.persistence.engine import create_db_engine, create_session_factory
@@ -39,6 +39,7 @@ Reads are open. Writes need an `X-API-Key`. Errors are RFC 9457 `application/pro
 
 TAGS = [
     {"name": "estimates", "description": "Memory per GPU; FLOPs, time, cost and energy."},
+    {"name": "scaling laws", "description": "Compute-optimal size, loss, Chinchilla checks."},
     {"name": "models", "description": "The catalogue of language models, with sources."},
     {"name": "hardware", "description": "Accelerators: memory, dense peaks, bandwidth, price."},
     {"name": "number formats", "description": "fp32 to int4: layouts, ranges, quantization."},
@@ -112,6 +113,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(models.router)
     app.include_router(hardware.router)
     app.include_router(numerics.router)
+    app.include_router(scaling.router)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

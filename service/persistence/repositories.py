@@ -9,7 +9,7 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import ColumnElement, func, or_, select, text
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from service.persistence.tables import CatalogueSeedRow, HardwareRow, ModelRow
+from service.persistence.tables import CatalogueSeedRow, HardwareRow, ModelRow, ScalingLawRow
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,10 +74,11 @@ class SlugRepository(Generic[RowT]):
         sort: str,
         sort_columns: dict[str, InstrumentedAttribute[Any]],
         *,
-        limit: int,
+        limit: int | None,
         offset: int,
     ) -> tuple[Sequence[RowT], int]:
-        """One page in a deterministic order (the allow-listed sort key, then the slug)."""
+        """One page in a deterministic order (the allow-listed sort key, then the slug);
+        ``limit=None`` returns every matching row from ``offset`` on."""
         column = sort_columns[sort.lstrip("-")]
         ordered = column.desc().nulls_last() if sort.startswith("-") else column.asc().nulls_last()
         query = select(self._row).where(*conditions).order_by(ordered, self._row.slug.asc())
@@ -93,7 +94,7 @@ class ModelRepository(SlugRepository[ModelRow]):
         super().__init__(session, ModelRow)
 
     def list(
-        self, filters: ModelFilter, *, sort: str, limit: int, offset: int
+        self, filters: ModelFilter, *, sort: str, limit: int | None, offset: int
     ) -> tuple[Sequence[ModelRow], int]:
         """One page of models matching ``filters``."""
         conditions: list[ColumnElement[bool]] = []
@@ -180,3 +181,30 @@ class SeedLedger:
 def ping(session: Session) -> None:
     """A round trip to the database (readiness)."""
     session.execute(text("SELECT 1"))
+
+
+class ScalingLawRepository:
+    """The ``scaling_law`` table (user-fitted laws)."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def all(self) -> Sequence[ScalingLawRow]:
+        """Every stored law, oldest first."""
+        query = select(ScalingLawRow).order_by(ScalingLawRow.created_at, ScalingLawRow.slug)
+        return self._session.scalars(query).all()
+
+    def get(self, slug: str) -> ScalingLawRow | None:
+        """The law with this id, or None."""
+        return self._session.scalar(select(ScalingLawRow).where(ScalingLawRow.slug == slug))
+
+    def add(self, row: ScalingLawRow) -> ScalingLawRow:
+        """Stage a new law; the use-case commits."""
+        self._session.add(row)
+        self._session.flush()
+        return row
+
+    def delete(self, row: ScalingLawRow) -> None:
+        """Stage a deletion; the use-case commits."""
+        self._session.delete(row)
+        self._session.flush()

@@ -160,3 +160,21 @@ class HardwareRow(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012  (SQLAlchemy's own idiom)
+
+
+class ScalingLawRow(Base):
+    """A scaling law fitted by a user from their own runs (built-in laws live in the code)."""
+
+    __tablename__ = "scaling_law"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    citation: Mapped[str] = mapped_column(Text)
+    constants: Mapped[dict[str, float]] = mapped_column(json_column())
+    fit: Mapped[dict[str, Any]] = mapped_column(json_column())
+    runs: Mapped[list[dict[str, float]]] = mapped_column(json_column())
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012  (SQLAlchemy's own idiom)

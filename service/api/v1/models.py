@@ -9,13 +9,17 @@ from fastapi import APIRouter, Query, Request, Response, status
 from service.api.deps import ApiKeyDep, PageDep, PreconditionDep, SessionDep, SlugPath
 from service.api.pagination import link_header
 from service.api.problems import problem_responses
+from service.domain.scaling import Verdict
+from service.domain.scaling_laws import DEFAULT_LAW_ID, DEFAULT_LOSS_LAW_ID
 from service.domain.types import Family, Objective
 from service.persistence.repositories import ModelFilter
 from service.schemas.common import Page
 from service.schemas.models import ModelCreate, ModelPatch, ModelRead, ModelReplace, ModelSort
+from service.schemas.scaling import ChinchillaCheckResponse
 from service.usecases import models as usecase
 from service.usecases.models import MODELS
 from service.usecases.preconditions import etag
+from service.usecases.scaling import check_model
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 
@@ -50,6 +54,12 @@ def list_models(
     sort: Annotated[ModelSort, Query(description="Sort key; '-' for descending.")] = (
         ModelSort.PARAMETERS
     ),
+    verdict: Annotated[
+        Verdict | None, Query(description="Chinchilla verdict under `law` (see /chinchilla).")
+    ] = None,
+    law: Annotated[
+        str, Query(min_length=1, max_length=64, description="Law for the verdict filter.")
+    ] = DEFAULT_LAW_ID,
 ) -> Page[ModelRead]:
     filters = ModelFilter(
         family=family,
@@ -60,7 +70,13 @@ def list_models(
         max_parameters=max_parameters,
     )
     result = usecase.list_models(
-        session, filters, sort=sort.value, limit=page.limit, offset=page.offset
+        session,
+        filters,
+        sort=sort.value,
+        limit=page.limit,
+        offset=page.offset,
+        verdict=verdict,
+        law_id=law,
     )
     response.headers["Link"] = link_header(
         request.url, total=result.total, limit=page.limit, offset=page.offset
@@ -141,3 +157,24 @@ def patch_model(
 def delete_model(slug: SlugPath, precondition: PreconditionDep, session: SessionDep) -> Response:
     MODELS.delete(session, slug, precondition)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get(
+    "/{slug}/chinchilla",
+    summary="Was it trained compute-optimally?",
+    description="Tokens per parameter, training FLOPs, the law's optimal tokens for the model's "
+    "size, the compute-optimal size and tokens for its training compute, predicted losses, and "
+    "a verdict (under-trained, near-optimal, over-trained) with the band that decides it.",
+    responses=problem_responses(404, 422),
+)
+def chinchilla(
+    slug: SlugPath,
+    session: SessionDep,
+    law: Annotated[
+        str, Query(min_length=1, max_length=64, description="Law id (GET /v1/scaling/laws).")
+    ] = DEFAULT_LAW_ID,
+    loss_law: Annotated[
+        str | None, Query(min_length=1, max_length=64, description="Law for predicted losses.")
+    ] = DEFAULT_LOSS_LAW_ID,
+) -> ChinchillaCheckResponse:
+    return check_model(session, slug, law, loss_law)
