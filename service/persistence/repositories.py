@@ -4,12 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import ColumnElement, func, or_, select, text
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from service.persistence.tables import CatalogueSeedRow, HardwareRow, ModelRow, ScalingLawRow
+from service.persistence.tables import (
+    CatalogueSeedRow,
+    HardwareRow,
+    ModelRow,
+    PlanRow,
+    ScalingLawRow,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +148,15 @@ class HardwareRepository(SlugRepository[HardwareRow]):
     def __init__(self, session: Session) -> None:
         super().__init__(session, HardwareRow)
 
+    def list_all_by_memory(self, larger_than: int) -> list[str]:
+        """Slugs of accelerators with more memory than ``larger_than``, smallest first."""
+        query = (
+            select(HardwareRow.slug)
+            .where(HardwareRow.memory_bytes > larger_than)
+            .order_by(HardwareRow.memory_bytes, HardwareRow.slug)
+        )
+        return list(self._session.scalars(query).all())
+
     def list(
         self, filters: HardwareFilter, *, sort: str, limit: int, offset: int
     ) -> tuple[Sequence[HardwareRow], int]:
@@ -205,6 +221,82 @@ class ScalingLawRepository:
         return row
 
     def delete(self, row: ScalingLawRow) -> None:
+        """Stage a deletion; the use-case commits."""
+        self._session.delete(row)
+        self._session.flush()
+
+
+@dataclass(frozen=True, slots=True)
+class PlanFilter:
+    """Filters of the plan listing."""
+
+    model: str | None = None
+    gpu: str | None = None
+    fits: bool | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+
+
+_PLAN_SORT_COLUMNS: dict[str, InstrumentedAttribute[Any]] = {
+    "created_at": PlanRow.created_at,
+    "name": PlanRow.name,
+    "gpus": PlanRow.gpus,
+}
+
+
+class PlanRepository:
+    """The ``plan`` table."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def get(self, plan_id: str) -> PlanRow | None:
+        """The plan with this id, or None."""
+        return self._session.get(PlanRow, plan_id)
+
+    def get_many(self, plan_ids: Sequence[str]) -> dict[str, PlanRow]:
+        """The plans among ``plan_ids`` that exist, by id."""
+        rows = self._session.scalars(select(PlanRow).where(PlanRow.id.in_(plan_ids))).all()
+        return {row.id: row for row in rows}
+
+    def successors(self, plan_id: str) -> list[str]:
+        """Ids of the plans recomputed from this one, oldest first."""
+        query = (
+            select(PlanRow.id)
+            .where(PlanRow.recomputed_from == plan_id)
+            .order_by(PlanRow.created_at, PlanRow.id)
+        )
+        return list(self._session.scalars(query).all())
+
+    def list(
+        self, filters: PlanFilter, *, sort: str, limit: int, offset: int
+    ) -> tuple[Sequence[PlanRow], int]:
+        """One page of plans, in a deterministic order (the sort key, then the id)."""
+        conditions: list[ColumnElement[bool]] = []
+        if filters.model is not None:
+            conditions.append(PlanRow.model == filters.model)
+        if filters.gpu is not None:
+            conditions.append(PlanRow.gpu == filters.gpu)
+        if filters.fits is not None:
+            conditions.append(PlanRow.fits.is_(filters.fits))
+        if filters.created_after is not None:
+            conditions.append(PlanRow.created_at >= filters.created_after)
+        if filters.created_before is not None:
+            conditions.append(PlanRow.created_at < filters.created_before)
+        column = _PLAN_SORT_COLUMNS[sort.lstrip("-")]
+        ordered = column.desc() if sort.startswith("-") else column.asc()
+        query = select(PlanRow).where(*conditions).order_by(ordered, PlanRow.id.asc())
+        rows = self._session.scalars(query.limit(limit).offset(offset)).all()
+        count = select(func.count()).select_from(PlanRow).where(*conditions)
+        return rows, int(self._session.scalar(count) or 0)
+
+    def add(self, row: PlanRow) -> PlanRow:
+        """Stage a new plan; the use-case commits."""
+        self._session.add(row)
+        self._session.flush()
+        return row
+
+    def delete(self, row: PlanRow) -> None:
         """Stage a deletion; the use-case commits."""
         self._session.delete(row)
         self._session.flush()

@@ -12,9 +12,11 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     CheckConstraint,
     DateTime,
     Float,
+    ForeignKey,
     Integer,
     MetaData,
     String,
@@ -176,5 +178,37 @@ class ScalingLawRow(Base):
     runs: Mapped[list[dict[str, float]]] = mapped_column(json_column())
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012  (SQLAlchemy's own idiom)
+
+
+class PlanRow(Base):
+    """A training plan: its inputs, the results computed from them, and the code that did it.
+
+    Results are stored, not recomputed on read, so a plan reads the same after the formulas
+    change; ``estimator_version`` says which code produced them. Catalogue entries are named
+    by slug (no foreign key): deleting a model leaves its plans intact.
+    """
+
+    __tablename__ = "plan"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    notes: Mapped[str | None] = mapped_column(Text)
+    tags: Mapped[list[str]] = mapped_column(json_column(), default=list)
+    model: Mapped[str | None] = mapped_column(String(64), index=True)
+    model_source: Mapped[str] = mapped_column(String(32))
+    gpu: Mapped[str] = mapped_column(String(64), index=True)
+    gpus: Mapped[int] = mapped_column(Integer)
+    fits: Mapped[bool] = mapped_column(Boolean, index=True)
+    inputs: Mapped[dict[str, Any]] = mapped_column(json_column())
+    results: Mapped[dict[str, Any]] = mapped_column(json_column())
+    estimator_version: Mapped[str] = mapped_column(String(64))
+    recomputed_from: Mapped[str | None] = mapped_column(
+        String(36), ForeignKey("plan.id", ondelete="SET NULL"), index=True
+    )
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012  (SQLAlchemy's own idiom)
