@@ -8,6 +8,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -53,11 +55,14 @@ def _free_port() -> int:
         return port
 
 
-def test_serve_starts_a_working_service(tmp_path: Path) -> None:
+@contextmanager
+def running_server(tmp_path: Path, **settings: str) -> Iterator[str]:
+    """``python -m service serve`` on a free port and a fresh SQLite file; yields its URL."""
     port = _free_port()
+    extra = {f"PLANNER_{key.upper()}": value for key, value in settings.items()}
     process = subprocess.Popen(
         [sys.executable, "-m", "service", "serve", "--port", str(port)],
-        env=_env(tmp_path, PLANNER_API_KEYS="k1"),
+        env=_env(tmp_path, **extra),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -74,16 +79,21 @@ def test_serve_starts_a_working_service(tmp_path: Path) -> None:
             assert process.poll() is None, "server exited early"
             assert time.monotonic() < deadline, "server did not become ready"
             time.sleep(0.2)
+        yield base
+    finally:
+        process.terminate()
+        output, _ = process.communicate(timeout=30)
+        # uvicorn shuts down gracefully on SIGTERM, then re-raises the signal (exit -15).
+        assert process.returncode in (0, -15), output
+        assert "Application shutdown complete" in output
+        for value in settings.values():
+            assert value not in output.split("Uvicorn running", 1)[1]
+
+
+def test_serve_starts_a_working_service(tmp_path: Path) -> None:
+    with running_server(tmp_path, api_keys="k1-secret") as base:
         assert httpx.get(f"{base}/docs").status_code == 200
         models = httpx.get(f"{base}/v1/models", params={"limit": 100}).json()
         assert models["total"] >= 30
         refused = httpx.post(f"{base}/v1/models", json={})
         assert refused.status_code == 401
-    finally:
-        process.terminate()
-        output, _ = process.communicate(timeout=30)
-    # uvicorn shuts down gracefully on SIGTERM, then re-raises the signal (exit status -15).
-    assert process.returncode in (0, -15), output
-    assert "Application shutdown complete" in output
-    assert "Context impl" not in output.split("Uvicorn running", 1)[1]
-    assert "k1" not in output

@@ -104,18 +104,24 @@ def memory_bar_svg(
         f'<text x="{_WIDTH / 2}" y="{axis_y + 36}" text-anchor="middle" font-size="12" '
         f"{_FONT}>GB per GPU (10^9 bytes)</text>"
     )
-    # Two label rows, so the capacity and usable labels never overlap; right-aligned near
-    # the right edge so they are never cut off.
-    for value, label, dash, top in (
-        (capacity_bytes, f"capacity {_gb(capacity_bytes)}", "", _BAR_TOP - 30),
-        (usable_bytes, f"usable {_gb(usable_bytes)}", ' stroke-dasharray="5,4"', _BAR_TOP - 14),
+    # Two label rows, so the labels never overlap: "usable" left of its line (the capacity line
+    # is to its right), "capacity" right of its line unless that would run off the canvas.
+    for value, label, dash, top, leftward in (
+        (capacity_bytes, f"capacity {_gb(capacity_bytes)}", "", _BAR_TOP - 30, False),
+        (
+            usable_bytes,
+            f"usable {_gb(usable_bytes)}",
+            ' stroke-dasharray="5,4"',
+            _BAR_TOP - 14,
+            True,
+        ),
     ):
         parts.append(
             f'<line x1="{x(value):.2f}" y1="{top + 4}" x2="{x(value):.2f}" '
             f'y2="{_BAR_TOP + _BAR_HEIGHT + 4}" stroke="black" stroke-width="2"{dash}/>'
         )
-        right = x(value) > _LEFT + 0.7 * plot
-        anchor, offset = ("end", -4) if right else ("start", 4)
+        leftward = leftward or x(value) > _LEFT + 0.8 * plot
+        anchor, offset = ("end", -4) if leftward else ("start", 4)
         parts.append(
             f'<text x="{x(value) + offset:.2f}" y="{top}" text-anchor="{anchor}" '
             f'font-size="11" {_FONT}>{escape(label)}</text>'
