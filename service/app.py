@@ -23,7 +23,7 @@ from service.api.middleware import (
     SecurityHeadersMiddleware,
 )
 from service.api.problems import PROBLEM_TYPE_BASE, install_problem_handlers, rewrite_openapi_errors
-from service.api.v1 import estimates, hardware, models, numerics, plans, scaling
+from service.api.v1 import estimates, hardware, models, numerics, planner, plans, scaling
 from service.config import Settings, get_settings
 from service.logs import configure_logging
 from service.persistence.engine import create_db_engine, create_session_factory
@@ -39,6 +39,7 @@ Reads are open. Writes need an `X-API-Key`. Errors are RFC 9457 `application/pro
 
 TAGS = [
     {"name": "plans", "description": "Whole training runs, computed once and stored."},
+    {"name": "planner", "description": "Every configuration searched; the ones that fit."},
     {"name": "estimates", "description": "Memory per GPU; FLOPs, time, cost and energy."},
     {"name": "scaling laws", "description": "Compute-optimal size, loss, Chinchilla checks."},
     {"name": "models", "description": "The catalogue of language models, with sources."},
@@ -111,6 +112,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         install_docs(app)
     app.include_router(health.router)
     app.include_router(plans.router)
+    app.include_router(planner.router)
     app.include_router(estimates.router)
     app.include_router(models.router)
     app.include_router(hardware.router)

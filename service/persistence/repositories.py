@@ -148,6 +148,10 @@ class HardwareRepository(SlugRepository[HardwareRow]):
     def __init__(self, session: Session) -> None:
         super().__init__(session, HardwareRow)
 
+    def all(self) -> Sequence[HardwareRow]:
+        """Every accelerator, by slug."""
+        return self._session.scalars(select(HardwareRow).order_by(HardwareRow.slug)).all()
+
     def list_all_by_memory(self, larger_than: int) -> list[str]:
         """Slugs of accelerators with more memory than ``larger_than``, smallest first."""
         query = (
