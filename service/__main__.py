@@ -1,4 +1,4 @@
-"""Command line: ``python -m service {serve|migrate|openapi}`` (also installed as ``planner``)."""
+"""Command line: ``python -m service {serve|migrate|openapi|estimate|client}`` (or ``planner``)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from service.cli import register
 from service.config import get_settings
 from service.logs import configure_logging
 
@@ -75,6 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     openapi = commands.add_parser("openapi", help="print the OpenAPI document")
     openapi.set_defaults(run=_openapi)
+
+    register(commands)  # estimate, client: service/cli.py
     return parser
 
 

@@ -3,18 +3,25 @@
 A request names its model in one of four ways (catalogue slug, parameter count, architecture,
 Hugging Face config); :func:`resolve_model` turns each into a parameter count and, where known,
 an :class:`~service.domain.architecture.Architecture`.
+
+Catalogue slugs are looked up through :class:`Catalogues`: the database for the API
+(:meth:`Catalogues.of_session`), the shipped seed files for the command line (``service.cli``),
+so both answer from the same mapping code.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
-from typing import Any
+from functools import partial
+from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
 from service.domain.architecture import Architecture, count_parameters, validate_architecture
 from service.domain.compute import ComputeConfig, estimate_compute
 from service.domain.errors import DomainError
+from service.domain.hardware import GpuSpec
 from service.domain.hf_config import architecture_from_hf_config
 from service.domain.memory import MemoryConfig, estimate_memory
 from service.domain.types import Family, PositionEmbedding
@@ -33,6 +40,39 @@ from service.usecases.errors import InvalidRequest
 from service.usecases.hardware import gpu_spec
 
 _ARCHITECTURE_FIELDS = {f.name for f in fields(Architecture)}
+
+
+class CatalogueModel(Protocol):
+    """What an estimate reads of a catalogue model: a stored row, or a seed entry."""
+
+    @property
+    def slug(self) -> str: ...
+    @property
+    def family(self) -> str: ...
+    @property
+    def parameters(self) -> int: ...
+    @property
+    def training_tokens(self) -> int | None: ...
+    @property
+    def architecture(self) -> dict[str, Any] | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Catalogues:
+    """Where an estimate looks slugs up: ``model`` answers None when unknown; ``gpu`` raises
+    :class:`InvalidRequest` naming ``body.gpu``."""
+
+    model: Callable[[str], CatalogueModel | None]
+    gpu: Callable[[str], GpuSpec]
+
+    @classmethod
+    def of_session(cls, session: Session) -> Catalogues:
+        """The database's catalogues."""
+        return cls(model=ModelRepository(session).get, gpu=partial(gpu_spec, session))
+
+
+def _catalogues(source: Session | Catalogues) -> Catalogues:
+    return source if isinstance(source, Catalogues) else Catalogues.of_session(source)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,10 +127,10 @@ def _prefixed(error: DomainError, prefix: str) -> InvalidRequest:
     return InvalidRequest(error.message, field=f"body.{field}")
 
 
-def resolve_model(session: Session, spec: ModelSpec) -> Resolution:
+def resolve_model(source: Session | Catalogues, spec: ModelSpec) -> Resolution:
     """Turn the request's model into counts and a shape (422 naming the field when unusable)."""
     if spec.model is not None:
-        row = ModelRepository(session).get(spec.model)
+        row = _catalogues(source).model(spec.model)
         if row is None:
             raise InvalidRequest(
                 f"No model with slug '{spec.model}' in the catalogue.", field="body.model"
@@ -134,10 +174,11 @@ def resolve_model(session: Session, spec: ModelSpec) -> Resolution:
     return Resolution(resolved, None, None)
 
 
-def memory_estimate(session: Session, request: MemoryRequest) -> MemoryResponse:
+def memory_estimate(source: Session | Catalogues, request: MemoryRequest) -> MemoryResponse:
     """Per-GPU memory for a configuration, checked against the chosen GPU."""
-    resolution = resolve_model(session, request)
-    gpu = gpu_spec(session, request.gpu)
+    catalogues = _catalogues(source)
+    resolution = resolve_model(catalogues, request)
+    gpu = catalogues.gpu(request.gpu)
     config = MemoryConfig(
         parameters=resolution.model.parameters,
         architecture=resolution.architecture,
@@ -195,16 +236,17 @@ def memory_estimate(session: Session, request: MemoryRequest) -> MemoryResponse:
     )
 
 
-def compute_estimate(session: Session, request: ComputeRequest) -> ComputeResponse:
+def compute_estimate(source: Session | Catalogues, request: ComputeRequest) -> ComputeResponse:
     """FLOPs, GPU-hours, days, dollars and energy of a training run."""
-    resolution = resolve_model(session, request)
+    catalogues = _catalogues(source)
+    resolution = resolve_model(catalogues, request)
     tokens = request.tokens if request.tokens is not None else resolution.training_tokens
     if tokens is None:
         raise InvalidRequest(
             "tokens is required (the model has no published training token count).",
             field="body.tokens",
         )
-    gpu = gpu_spec(session, request.gpu)
+    gpu = catalogues.gpu(request.gpu)
     estimate = estimate_compute(
         ComputeConfig(
             parameters=resolution.model.parameters,
