@@ -34,3 +34,11 @@ def test_explicit_auto_migrate_wins() -> None:
 def test_bad_values_are_rejected() -> None:
     with pytest.raises(ValueError, match="db_pool_size"):
         Settings(db_pool_size=0)
+
+
+def test_readme_documents_every_setting() -> None:
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    for name in Settings.model_fields:
+        assert f"`PLANNER_{name.upper()}`" in readme, name
