@@ -1,15 +1,20 @@
-"""The ``estimate`` and ``client`` commands of ``python -m service``.
+"""The ``estimate``, ``optimal``, ``plan``, ``planner`` and ``client`` commands of ``python -m
+service``.
 
-``estimate memory|compute`` answers from the local core, with no server and no database: model
-and GPU slugs are resolved from the catalogue seed files shipped in the package, through the
-same mapping code the API uses (:class:`service.usecases.estimates.Catalogues`). ``client``
-asks a running service, through :class:`service.client.PlannerClient`.
+``estimate memory|compute``, ``optimal``, ``plan`` and ``planner search`` answer from the local
+core, with no server and no database: model and GPU slugs are resolved from the catalogue seed
+files shipped in the package, through the same mapping code the API uses
+(:class:`service.usecases.estimates.Catalogues`), and laws are the built-in ones; ``plan``
+computes what ``POST /v1/plans`` would store, without storing it. ``client`` asks a running
+service, through :class:`service.client.PlannerClient`.
 
 Every field of the request schema is a flag (``gpus`` -> ``--gpus``, ``micro_batch_size`` ->
-``--micro-batch-size``), with enum choices, ``--flag/--no-flag`` for booleans, and a JSON text or
+``--micro-batch-size``), with enum choices, ``--flag/--no-flag`` for booleans, several values,
+commas or repeats for lists (``--gpu-types a100-80gb,h100-80gb``), and a JSON text or
 ``@file.json`` for ``--architecture`` and ``--hf-config``. Answers print as a table, or with
 ``--json`` as exactly the API's response body. Invalid input prints a problem (the API's 422)
-and exits with status 2; any other failure exits with status 1.
+and exits with status 2; any other failure exits with status 1. Work that lasts over a second
+shows a progress bar on stderr (on a terminal, or with ``--progress``).
 """
 
 from __future__ import annotations
@@ -29,7 +34,17 @@ from dataclasses import dataclass
 from enum import Enum
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Self, TextIO, Union, get_args, get_origin
+from typing import (
+    TYPE_CHECKING,
+    Annotated,
+    Any,
+    Literal,
+    Self,
+    TextIO,
+    Union,
+    get_args,
+    get_origin,
+)
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic_core import PydanticUndefined
@@ -38,9 +53,13 @@ from service.domain.types import Family, Objective
 from service.schemas.estimates import ComputeRequest, ComputeResponse, MemoryRequest, MemoryResponse
 from service.schemas.fields import SLUG_PATTERN
 from service.schemas.models import ModelRead, ModelSort
+from service.schemas.planner import PlannerCandidate, PlannerSearchRequest, PlannerSearchResponse
+from service.schemas.plans import PlanChinchilla, PlanCreate, PlanRead, PlanResults
+from service.schemas.scaling import ComputeOptimalRequest, ComputeOptimalResponse, LawRef
 
 if TYPE_CHECKING:
     from service.client import PlannerClient, PlannerError
+    from service.domain.hardware import GpuSpec
     from service.usecases.estimates import Catalogues
 
 #: Where a field's flags go in the parsed namespace; only the flags given are set.
@@ -51,13 +70,18 @@ _GIB = 2**30
 
 # --- progress ------------------------------------------------------------------------------
 
+#: Seconds of work before a progress bar is drawn (the commands' bars; tests lower it).
+PROGRESS_DELAY = 1.0
+
 
 class Progress:
     """A one-line progress bar on stderr, drawn only once the work has lasted ``delay`` seconds
-    and only on a terminal (or when ``enabled=True``); erased when the work ends.
+    (default :data:`PROGRESS_DELAY`) and only on a terminal (or when ``enabled=True``); erased
+    when the work ends.
 
-    ``with Progress("searching", total=n) as bar: ... bar.advance()``; without ``total`` it
-    shows a moving block, the count done and the time.
+    ``with Progress("searching", total=n) as bar: ... bar.advance()``, or ``bar.update(done,
+    total)`` as a core's ``progress(done, total)`` callback; without a total it shows a moving
+    block, the count done and the time.
     """
 
     def __init__(
@@ -67,7 +91,7 @@ class Progress:
         total: int | None = None,
         stream: TextIO | None = None,
         enabled: bool | None = None,
-        delay: float = 1.0,
+        delay: float | None = None,
         interval: float = 0.1,
         width: int = 24,
     ) -> None:
@@ -75,7 +99,7 @@ class Progress:
         self.total = total
         self.stream = stream if stream is not None else sys.stderr
         self.enabled = self.stream.isatty() if enabled is None else enabled
-        self.delay = delay
+        self.delay = PROGRESS_DELAY if delay is None else delay
         self.interval = interval
         self.width = width
         self.done = 0
@@ -112,17 +136,24 @@ class Progress:
         with self._lock:
             self.done += steps
 
+    def update(self, done: int, total: int | None = None) -> None:
+        """Say how much is done, and of how much (a core's ``progress(done, total)``)."""
+        with self._lock:
+            self.done = done
+            if total is not None:
+                self.total = total
+
     def render(self) -> str:
         """The bar as it stands."""
         elapsed = time.monotonic() - self._started
         if self.total:
             filled = min(self.width, self.width * self.done // self.total)
             bar = "#" * filled + "." * (self.width - filled)
-            count = f"{self.done}/{self.total}"
+            count = f"{self.done:,}/{self.total:,}"
         else:
             position = int(elapsed / self.interval) % (self.width - 3)
             bar = " " * position + "===" + " " * (self.width - 3 - position)
-            count = f"{self.done} done" if self.done else ""
+            count = f"{self.done:,} done" if self.done else ""
         return f"{self.label} [{bar}] {count} {elapsed:.1f}s".replace("  ", " ")
 
     def _run(self) -> None:
@@ -210,6 +241,107 @@ def _integer(text: str) -> int | str:
     return int(number) if math.isfinite(number) and number.is_integer() else text
 
 
+def _choices(kind: Any) -> list[str] | None:
+    """The values an enum or a ``Literal`` allows, else None."""
+    if isinstance(kind, type) and issubclass(kind, Enum):
+        return [str(member.value) for member in kind]
+    if get_origin(kind) is Literal:
+        return [str(value) for value in get_args(kind)]
+    return None
+
+
+def _scalar(text: str) -> int | float | str:
+    """A number where the text is one (``1e12`` is an integer), else the text itself."""
+    number = _integer(text)
+    if isinstance(number, int):
+        return number
+    try:
+        value = float(text)
+    except ValueError:
+        return text
+    return value if math.isfinite(value) else text
+
+
+class _ListAction(argparse.Action):
+    """A list field: values after the flag (``--gpu-types a100-80gb h100-80gb``), repeated
+    flags, and, for values that cannot contain one, comma-separated (``--strategies
+    zero-2,zero-3``)."""
+
+    def __init__(
+        self,
+        option_strings: Sequence[str],
+        dest: str,
+        *,
+        element: Callable[[str], Any] | None = None,
+        allowed: Sequence[str] | None = None,
+        split: bool = True,
+        **options: Any,
+    ) -> None:
+        super().__init__(option_strings, dest, nargs="+", **options)
+        self.element = element
+        self.allowed = allowed
+        self.split = split
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[Any] | None,
+        option_string: str | None = None,
+    ) -> None:
+        texts = [values] if isinstance(values, str) else list(values or [])
+        if self.split:
+            texts = [part.strip() for text in texts for part in text.split(",") if part.strip()]
+        for text in texts:
+            if self.allowed is not None and text not in self.allowed:
+                choices = ", ".join(repr(value) for value in self.allowed)
+                raise argparse.ArgumentError(
+                    self, f"invalid choice: {text!r} (choose from {choices})"
+                )
+        items = [self.element(text) if self.element else text for text in texts]
+        setattr(namespace, self.dest, [*(getattr(namespace, self.dest, None) or []), *items])
+
+
+def _list_options(kind: Any) -> tuple[dict[str, Any], str]:
+    """Options of a list field's flag, and what to add to its help."""
+    raw = get_args(kind)[0] if get_args(kind) else str
+    element = _base_type(raw)
+    metadata = get_args(raw)[1:] if get_origin(raw) is Annotated else ()
+    allowed = _choices(element)
+    options: dict[str, Any] = {"action": _ListAction, "allowed": allowed}
+    if allowed is not None:
+        options["metavar"] = element.__name__.upper() if isinstance(element, type) else "VALUE"
+        return options, f"One or more of {', '.join(allowed)}, or comma-separated."
+    if element is int:
+        options |= {"element": _integer, "metavar": "N"}
+    elif element is float:
+        options["metavar"] = "X"
+    elif _is_slug(raw, metadata):
+        options["metavar"] = "SLUG"
+    else:  # free text may hold commas: one value a word
+        options |= {"split": False, "metavar": "TEXT"}
+        return options, "One or more."
+    return options, "One or more, or comma-separated."
+
+
+def _union_options(kind: Any) -> dict[str, Any] | None:
+    """Options for a union of scalars (``N`` or ``compute-optimal``), else None."""
+    if get_origin(kind) not in (Union, types.UnionType):
+        return None
+    options = [_base_type(option) for option in get_args(kind) if option is not type(None)]
+    names: list[str] = []
+    for option in options:
+        if option in (int, float):
+            names.append("N" if option is int else "X")
+        elif _choices(option) is not None:
+            names.extend(_choices(option) or [])
+        elif option is str:
+            names.append("TEXT")
+        else:
+            return None
+    return {"type": _scalar, "metavar": "|".join(names)}
+
+
 def add_request_flags(parser: argparse.ArgumentParser, schema: type[BaseModel]) -> None:
     """One ``--flag`` per field of ``schema``; only the flags given reach the request."""
     group = parser.add_argument_group(f"{schema.__name__} fields (as in the API)")
@@ -218,10 +350,17 @@ def add_request_flags(parser: argparse.ArgumentParser, schema: type[BaseModel]) 
         default = info.get_default(call_default_factory=True)
         shown = default.value if isinstance(default, Enum) else default
         help_text = (info.description or "").replace("%", "%%")
-        if default is not None and default is not PydanticUndefined:
+        if default not in (None, [], PydanticUndefined):
             help_text = f"{help_text} (default: {shown})".strip()
         options: dict[str, Any] = {"dest": _BODY + name, "default": argparse.SUPPRESS}
-        if kind is bool:
+        union = _union_options(kind)
+        if get_origin(kind) is list:
+            listed, more = _list_options(kind)
+            options |= listed
+            help_text = f"{help_text} {more}".strip()
+        elif union is not None:
+            options |= union
+        elif kind is bool:
             options["action"] = argparse.BooleanOptionalAction
         elif isinstance(kind, type) and issubclass(kind, Enum):
             options["choices"] = [member.value for member in kind]
@@ -362,11 +501,9 @@ def _model_line(model: Any) -> str:
     return f"{name} ({model.source}), {counts}"
 
 
-def render_memory(result: MemoryResponse) -> str:
-    """The memory estimate as a table."""
+def _memory_rows(result: MemoryResponse) -> list[tuple[str, str, str, str]]:
     per_gpu = result.per_gpu
-    share = f"{1 - result.headroom:.0%} of {result.gpu_memory_bytes:,} bytes"
-    rows = [
+    return [
         ("", "GB", "GiB", "bytes"),
         _size_row("weights", per_gpu.weights_bytes),
         _size_row("gradients", per_gpu.gradients_bytes),
@@ -379,6 +516,12 @@ def render_memory(result: MemoryResponse) -> str:
         _size_row("offloaded to CPU", result.cpu_offload_bytes),
         _size_row("sent per step", result.communication_bytes_per_step),
     ]
+
+
+def render_memory(result: MemoryResponse) -> str:
+    """The memory estimate as a table."""
+    share = f"{1 - result.headroom:.0%} of {result.gpu_memory_bytes:,} bytes"
+    rows = _memory_rows(result)
     per_parameter = ", ".join(f"{k} {v:g}" for k, v in result.bytes_per_parameter.items())
     lines = [
         f"Memory per GPU: {_model_line(result.model)}",
@@ -395,11 +538,10 @@ def render_memory(result: MemoryResponse) -> str:
     return "\n".join(lines)
 
 
-def render_compute(result: ComputeResponse) -> str:
-    """The compute estimate as a table."""
+def _compute_rows(result: ComputeResponse) -> list[tuple[str, str]]:
     cost = f"{result.cost_usd:,.0f}" if result.cost_usd is not None else "unknown (no price)"
     energy = f"{result.energy_kwh:,.0f}" if result.energy_kwh is not None else "unknown"
-    rows = [
+    return [
         ("tokens", f"{result.tokens:,} ({result.tokens:.3g})"),
         ("GPUs", f"{result.gpus:,} x {result.gpu}"),
         ("training FLOPs", f"{result.training_flops:.4g}"),
@@ -422,22 +564,26 @@ def render_compute(result: ComputeResponse) -> str:
             "per GPU)",
         ),
     ]
+
+
+def render_compute(result: ComputeResponse) -> str:
+    """The compute estimate as a table."""
     lines = [
         f"Compute: {_model_line(result.model)}",
         "",
-        *_table(rows),
+        *_table(_compute_rows(result)),
         *_assumptions(result.assumptions),
     ]
     return "\n".join(lines)
 
 
-def _count(value: int | None) -> str:
+def _count(value: float | None) -> str:
     if value is None:
         return "-"
     for size, suffix in ((10**12, "T"), (10**9, "B"), (10**6, "M")):
         if value >= size:
             return f"{value / size:.3g}{suffix}"
-    return f"{value:,}"
+    return f"{value:,}" if isinstance(value, int) else _grouped(value)
 
 
 def render_models(models: Sequence[ModelRead]) -> str:
@@ -474,6 +620,173 @@ def render_model(model: ModelRead) -> str:
     return "\n".join([*_table(rows), "", "Sources:", *(f"  - {s}" for s in model.sources)])
 
 
+def _law_lines(law: LawRef) -> list[str]:
+    constants = ", ".join(f"{name} {value:g}" for name, value in law.constants.items())
+    return [f"Law {law.id}: {law.citation}", *([f"Constants: {constants}"] if constants else [])]
+
+
+def render_optimal(result: ComputeOptimalResponse) -> str:
+    """The compute-optimal model for a budget."""
+    loss = "-"
+    if result.predicted_loss is not None:
+        units = f" ({result.loss_units})" if result.loss_units else ""
+        loss = f"{result.predicted_loss:.4g}{units}"
+    rows = [
+        (
+            "budget",
+            f"{result.compute_flops:.4g} FLOPs ({result.petaflop_s_days:,.1f} petaflop/s-days)",
+        ),
+        ("parameters", f"{result.parameters:.4g} ({_count(result.parameters)})"),
+        ("tokens", f"{result.tokens:.4g} ({_count(result.tokens)})"),
+        ("tokens per parameter", f"{result.tokens_per_parameter:,.1f}"),
+        ("predicted loss", loss),
+    ]
+    lines = [
+        f"Compute-optimal under {result.law.id}",
+        "",
+        *_table(rows),
+        "",
+        *_law_lines(result.law),
+        *_assumptions(result.assumptions),
+    ]
+    return "\n".join(lines)
+
+
+def _chinchilla_rows(check: PlanChinchilla, tokens: int) -> list[tuple[str, str]]:
+    point = check.compute_optimal
+    loss = "-"
+    if check.predicted_loss is not None:
+        loss = f"{check.predicted_loss:.4g}"
+        if check.optimal_predicted_loss is not None:
+            loss += f" (compute-optimal: {check.optimal_predicted_loss:.4g})"
+    return [
+        ("verdict", f"{check.verdict.value} (band {check.band.low:g}-{check.band.high:g}x)"),
+        ("tokens per parameter", f"{check.tokens_per_parameter:,.1f}"),
+        (
+            "optimal tokens",
+            f"{check.optimal_tokens:.4g} for the size; the plan has {tokens:.4g} "
+            f"({check.token_ratio:.2f}x)",
+        ),
+        (
+            "same compute, optimal",
+            f"{point.parameters:.4g} parameters on {point.tokens:.4g} tokens",
+        ),
+        ("predicted loss", loss),
+    ]
+
+
+def render_plan(
+    name: str, inputs: PlanCreate, results: PlanResults, *, stored: PlanRead | None = None
+) -> str:
+    """A plan: its recommendations first, then its memory, compute and Chinchilla check."""
+    memory, compute = results.memory, results.compute
+    headline = f"Plan: {name}"
+    if stored is not None:
+        headline += f" (id {stored.id}, version {stored.version}, {stored.estimator_version})"
+    fits = "fits" if memory.fits else "does NOT fit"
+    lines = [
+        headline,
+        f"{_model_line(results.model)}; {results.tokens:,} tokens ({results.tokens_source})",
+        "",
+        "Recommendations:",
+        *(f"  - {line}" for line in results.recommendations),
+        "",
+        f"Memory per GPU: {inputs.strategy.value} on {inputs.gpus:,} x {memory.gpu}, {fits} "
+        f"(ZeRO stage {memory.zero_stage}, sequence length {memory.sequence_length})",
+        *(f"  {line}" for line in _table(_memory_rows(memory), right=(False, True, True, True))),
+        "",
+        "Compute:",
+        *(f"  {line}" for line in _table(_compute_rows(compute))),
+        "",
+        f"Chinchilla check under {results.chinchilla.law.id}:",
+        *(f"  {line}" for line in _table(_chinchilla_rows(results.chinchilla, results.tokens))),
+        "",
+        *_law_lines(results.chinchilla.law),
+        f"Assumptions: {len(set(memory.assumptions) | set(compute.assumptions))}, those of the "
+        "memory and compute estimates (listed by --json, and by `estimate memory|compute`).",
+    ]
+    return "\n".join(lines)
+
+
+def _days(value: float) -> str:
+    return f"{value:,.1f}" if value < 1000 else f"{value:,.0f}"
+
+
+def _usd(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.0f}"
+
+
+_SEARCH_HEADER = (
+    "#",
+    "gpu",
+    "gpus",
+    "strategy",
+    "offload",
+    "t",
+    "p",
+    "micro-batch",
+    "checkpointing",
+    "GB per GPU",
+    "days",
+    "cost (USD)",
+    "effective MFU",
+)
+_SEARCH_RIGHT = (True, False, True, False, False, True, True, True, False, True, True, True, True)
+
+
+def _candidate_row(rank: int, candidate: PlannerCandidate) -> tuple[str, ...]:
+    settings = candidate.settings
+    return (
+        str(rank),
+        settings.gpu,
+        f"{settings.gpus:,}",
+        settings.strategy,
+        settings.offload,
+        str(settings.tensor_parallel),
+        str(settings.pipeline_parallel),
+        str(settings.micro_batch_size),
+        settings.activation_checkpointing,
+        f"{candidate.per_gpu.total_bytes / _GB:,.1f}",
+        _days(candidate.wall_clock_days),
+        _usd(candidate.cost_usd),
+        f"{candidate.effective_mfu:.1%}",
+    )
+
+
+def render_search(result: PlannerSearchResponse) -> str:
+    """The planner's best configurations as a table, then what each strategy can do."""
+    lines = [
+        f"Planner: {result.evaluated:,} configurations evaluated for {result.parameters:,} "
+        f"parameters; {result.feasible_count:,} feasible.",
+        "",
+    ]
+    if result.feasible:
+        lines.append(f"The best {len(result.feasible)} by {result.objective}:")
+        rows: list[tuple[str, ...]] = [_SEARCH_HEADER]
+        rows += [_candidate_row(rank, c) for rank, c in enumerate(result.feasible, start=1)]
+        lines += [f"  {line}" for line in _table(rows, right=_SEARCH_RIGHT)]
+    else:
+        lines.append("Nothing fits within the limits. The nearest misses:")
+        rows = [_SEARCH_HEADER]
+        rows += [
+            _candidate_row(rank, miss.candidate)
+            for rank, miss in enumerate(result.nearest_misses, start=1)
+        ]
+        lines += [f"  {line}" for line in _table(rows, right=_SEARCH_RIGHT)]
+        for rank, miss in enumerate(result.nearest_misses, start=1):
+            first, *more = miss.needs or ["-"]
+            lines.append(f"  {rank}: {first}")
+            lines += [f"     - {line}" for line in more]
+    if result.infeasible_counts:
+        counts = result.infeasible_counts.items()
+        dropped = ", ".join(f"{why} {count:,}" for why, count in counts if count)
+        lines += ["", f"Dropped for: {dropped}."] if dropped else []
+    lines += ["", "Per strategy:"]
+    lines += [f"  - {verdict.strategy}: {verdict.sentence}" for verdict in result.per_strategy]
+    lines += _assumptions(result.assumptions)
+    return "\n".join(lines)
+
+
 # --- the commands --------------------------------------------------------------------------
 
 
@@ -489,17 +802,29 @@ class _SeedModel:
 
 
 @cache
+def _seed_gpus() -> dict[str, GpuSpec]:
+    """The shipped accelerators by slug, in slug order (as the database lists them)."""
+    from service.catalogue import load_seed
+    from service.persistence.tables import HardwareRow
+    from service.schemas.hardware import HardwareCreate
+    from service.usecases.hardware import HARDWARE, to_gpu_spec
+
+    gpus: dict[str, GpuSpec] = {}
+    for entry in sorted(load_seed("hardware").entries, key=lambda entry: str(entry["slug"])):
+        values = HARDWARE.values(HardwareCreate.model_validate(entry), only_set=False)
+        # A transient row (never added to a session) so that the API's own mapping applies.
+        gpus[entry["slug"]] = to_gpu_spec(HardwareRow(slug=entry["slug"], **values))
+    return gpus
+
+
+@cache
 def seed_catalogues() -> Catalogues:
     """The shipped catalogues (``service/catalogue/data``), validated and normalised exactly as
     ``python -m service migrate`` stores them."""
     from service.catalogue import load_seed
-    from service.domain.hardware import GpuSpec
-    from service.persistence.tables import HardwareRow
-    from service.schemas.hardware import HardwareCreate
     from service.schemas.models import ModelCreate
     from service.usecases.errors import InvalidRequest
     from service.usecases.estimates import Catalogues
-    from service.usecases.hardware import HARDWARE, to_gpu_spec
 
     models: dict[str, _SeedModel] = {}
     for entry in load_seed("models").entries:
@@ -511,11 +836,7 @@ def seed_catalogues() -> Catalogues:
             training_tokens=stored["training_tokens"],
             architecture=stored["architecture"],
         )
-    gpus: dict[str, GpuSpec] = {}
-    for entry in load_seed("hardware").entries:
-        values = HARDWARE.values(HardwareCreate.model_validate(entry), only_set=False)
-        # A transient row (never added to a session) so that the API's own mapping applies.
-        gpus[entry["slug"]] = to_gpu_spec(HardwareRow(slug=entry["slug"], **values))
+    gpus = _seed_gpus()
 
     def gpu(slug: str) -> GpuSpec:
         if slug not in gpus:
@@ -527,18 +848,78 @@ def seed_catalogues() -> Catalogues:
     return Catalogues(model=models.get, gpu=gpu)
 
 
-def _local_memory(request: BaseModel) -> BaseModel:
+def seed_hardware() -> tuple[GpuSpec, ...]:
+    """Every shipped accelerator, in slug order (the planner's alternatives, a plan's
+    "a larger accelerator")."""
+    return tuple(_seed_gpus().values())
+
+
+class LocalPlan(BaseModel):
+    """A plan computed by ``python -m service plan`` and not stored: the fields of the API's
+    plan (``PlanRead``) less those that storing gives it (id, version, times, links)."""
+
+    name: str
+    notes: str | None
+    tags: list[str]
+    fits: bool
+    inputs: PlanCreate
+    results: PlanResults
+    estimator_version: str
+
+
+def _default_plan_name(fields: dict[str, Any]) -> dict[str, Any]:
+    """``--name`` may be left out on the command line: the model, the GPUs and their count."""
+    if "name" in fields:
+        return fields
+    defaults = PlanCreate.model_fields
+    what = fields.get("model") or "custom model"
+    gpus = fields.get("gpus", defaults["gpus"].default)
+    gpu = fields.get("gpu", defaults["gpu"].default)
+    return {"name": f"{what} on {gpus} x {gpu}", **fields}
+
+
+def _local_memory(request: BaseModel, _progress: Progress) -> BaseModel:
     from service.usecases.estimates import memory_estimate
 
     assert isinstance(request, MemoryRequest)  # noqa: S101
     return memory_estimate(seed_catalogues(), request)
 
 
-def _local_compute(request: BaseModel) -> BaseModel:
+def _local_compute(request: BaseModel, _progress: Progress) -> BaseModel:
     from service.usecases.estimates import compute_estimate
 
     assert isinstance(request, ComputeRequest)  # noqa: S101
     return compute_estimate(seed_catalogues(), request)
+
+
+def _local_optimal(request: BaseModel, _progress: Progress) -> BaseModel:
+    from service.usecases.scaling import optimal_for_budget
+
+    assert isinstance(request, ComputeOptimalRequest)  # noqa: S101
+    return optimal_for_budget(seed_catalogues(), request)
+
+
+def _local_plan(request: BaseModel, _progress: Progress) -> BaseModel:
+    from service.usecases.plans import compute_plan, estimator_version
+
+    assert isinstance(request, PlanCreate)  # noqa: S101
+    results = compute_plan(seed_catalogues(), request, hardware=seed_hardware())
+    return LocalPlan(
+        name=request.name,
+        notes=request.notes,
+        tags=list(request.tags),
+        fits=results.memory.fits,
+        inputs=request,
+        results=results,
+        estimator_version=estimator_version(),
+    )
+
+
+def _local_search(request: BaseModel, progress: Progress) -> BaseModel:
+    from service.usecases.planner import search
+
+    assert isinstance(request, PlannerSearchRequest)  # noqa: S101
+    return search(seed_catalogues(), request, progress.update, hardware=seed_hardware())
 
 
 def _remote_memory(client: PlannerClient, request: BaseModel) -> BaseModel:
@@ -551,6 +932,21 @@ def _remote_compute(client: PlannerClient, request: BaseModel) -> BaseModel:
     return client.estimate_compute(request)
 
 
+def _remote_optimal(client: PlannerClient, request: BaseModel) -> BaseModel:
+    assert isinstance(request, ComputeOptimalRequest)  # noqa: S101
+    return client.compute_optimal(request)
+
+
+def _remote_plan(client: PlannerClient, request: BaseModel) -> BaseModel:
+    assert isinstance(request, PlanCreate)  # noqa: S101
+    return client.create_plan(request).value
+
+
+def _remote_search(client: PlannerClient, request: BaseModel) -> BaseModel:
+    assert isinstance(request, PlannerSearchRequest)  # noqa: S101
+    return client.planner_search(request)
+
+
 def _render_memory(result: BaseModel) -> str:
     assert isinstance(result, MemoryResponse)  # noqa: S101
     return render_memory(result)
@@ -561,31 +957,82 @@ def _render_compute(result: BaseModel) -> str:
     return render_compute(result)
 
 
+def _render_optimal(result: BaseModel) -> str:
+    assert isinstance(result, ComputeOptimalResponse)  # noqa: S101
+    return render_optimal(result)
+
+
+def _render_plan(result: BaseModel) -> str:
+    if isinstance(result, PlanRead):
+        return render_plan(result.name, result.inputs, result.results, stored=result)
+    assert isinstance(result, LocalPlan)  # noqa: S101
+    return render_plan(result.name, result.inputs, result.results)
+
+
+def _render_search(result: BaseModel) -> str:
+    assert isinstance(result, PlannerSearchResponse)  # noqa: S101
+    return render_search(result)
+
+
 @dataclass(frozen=True, slots=True)
-class _Estimate:
+class _Command:
+    """A command whose flags are an API request's fields, answered locally or by a service."""
+
     help: str
     schema: type[BaseModel]
-    local: Callable[[BaseModel], BaseModel]
+    label: str
+    local: Callable[[BaseModel, Progress], BaseModel]
     remote: Callable[[PlannerClient, BaseModel], BaseModel]
     render: Callable[[BaseModel], str]
+    fields: Callable[[dict[str, Any]], dict[str, Any]] = dict
 
 
 ESTIMATES = {
-    "memory": _Estimate(
+    "memory": _Command(
         "memory per GPU: weights, gradients, optimizer states, activations; does it fit",
         MemoryRequest,
+        "estimating memory",
         _local_memory,
         _remote_memory,
         _render_memory,
     ),
-    "compute": _Estimate(
+    "compute": _Command(
         "FLOPs, GPU-hours, wall-clock days, cost and energy of a training run",
         ComputeRequest,
+        "estimating compute",
         _local_compute,
         _remote_compute,
         _render_compute,
     ),
 }
+OPTIMAL = _Command(
+    "the compute-optimal model size and tokens for a budget (FLOPs, petaflop/s-days, "
+    "GPU-hours on a GPU at an MFU, or dollars) under a scaling law",
+    ComputeOptimalRequest,
+    "optimising",
+    _local_optimal,
+    _remote_optimal,
+    _render_optimal,
+)
+PLAN = _Command(
+    "a whole run: memory per GPU and fit, FLOPs, days, cost, energy, the Chinchilla check "
+    "and recommendations (--name defaults to the model and GPUs)",
+    PlanCreate,
+    "planning",
+    _local_plan,
+    _remote_plan,
+    _render_plan,
+    _default_plan_name,
+)
+SEARCH = _Command(
+    "search every configuration (GPU type and count, strategy, offload, tensor and pipeline "
+    "degrees, micro-batch, checkpointing) for those that fit, ranked by the objective",
+    PlannerSearchRequest,
+    "searching",
+    _local_search,
+    _remote_search,
+    _render_search,
+)
 
 
 def _emit(text: str) -> None:
@@ -612,28 +1059,31 @@ def _failed(args: argparse.Namespace, error: CommandError) -> int:
     return error.exit_status
 
 
-def _request(args: argparse.Namespace, schema: type[BaseModel]) -> BaseModel:
+def _request(
+    args: argparse.Namespace,
+    schema: type[BaseModel],
+    prepare: Callable[[dict[str, Any]], dict[str, Any]] = dict,
+) -> BaseModel:
     try:
-        return schema.model_validate(request_fields(args))
+        return schema.model_validate(prepare(request_fields(args)))
     except ValidationError as error:
         raise validation_problem(error) from error
 
 
-def _estimate_locally(kind: str, args: argparse.Namespace) -> int:
+def _locally(command: _Command, args: argparse.Namespace) -> int:
     from service.domain.errors import DomainError
     from service.usecases.errors import ServiceError
 
-    estimate = ESTIMATES[kind]
     try:
-        request = _request(args, estimate.schema)
-        with Progress(f"estimating {kind}", enabled=args.progress):
+        request = _request(args, command.schema, command.fields)
+        with Progress(command.label, enabled=args.progress) as progress:
             try:
-                result = estimate.local(request)
+                result = command.local(request, progress)
             except (ServiceError, DomainError) as error:
                 raise _core_problem(error) from error
     except CommandError as error:
         return _failed(args, error)
-    _print_answer(args, result, estimate.render)
+    _print_answer(args, result, command.render)
     return 0
 
 
@@ -662,12 +1112,14 @@ def _remotely(args: argparse.Namespace, work: Callable[[PlannerClient], int]) ->
         return _failed(args, error)
 
 
-def _estimate_remotely(kind: str, args: argparse.Namespace) -> int:
-    estimate = ESTIMATES[kind]
+def _ask(command: _Command, args: argparse.Namespace) -> int:
+    """A command's request sent to the service, a bar (with no total) while it answers."""
 
     def work(client: PlannerClient) -> int:
-        request = _request(args, estimate.schema)
-        _print_answer(args, estimate.remote(client, request), estimate.render)
+        request = _request(args, command.schema, command.fields)
+        with Progress(f"{command.label} (service)", enabled=args.progress):
+            result = command.remote(client, request)
+        _print_answer(args, result, command.render)
         return 0
 
     return _remotely(args, work)
@@ -703,6 +1155,14 @@ def _get_model(args: argparse.Namespace) -> int:
     return _remotely(args, work)
 
 
+def _get_plan(args: argparse.Namespace) -> int:
+    def work(client: PlannerClient) -> int:
+        _print_answer(args, client.get_plan(args.plan_id), _render_plan)
+        return 0
+
+    return _remotely(args, work)
+
+
 def _output_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--json", action="store_true", help="print the API's JSON response body instead"
@@ -716,22 +1176,50 @@ def _output_flags(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _estimate_parsers(parent: argparse.ArgumentParser, *, remote: bool) -> None:
-    kinds = parent.add_subparsers(
-        dest="estimate", required=True, metavar="{memory,compute}", parser_class=_Parser
-    )
-    runner = _estimate_remotely if remote else _estimate_locally
-    for kind, estimate in ESTIMATES.items():
-        parser = kinds.add_parser(
-            kind, help=estimate.help, description=estimate.help, allow_abbrev=False
+def _command_parser(
+    parent: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    command: _Command,
+    *,
+    remote: bool,
+    description: str | None = None,
+) -> argparse.ArgumentParser:
+    """The parser of one request command: the schema's fields as flags, ``--json``,
+    ``--progress``; run locally or against the service."""
+    # Unknown flags are reported by _Parser, with the closest known ones, whatever the parent.
+    parent_class = parent._parser_class
+    parent._parser_class = _Parser
+    try:
+        parser = parent.add_parser(
+            name, help=command.help, description=description or command.help, allow_abbrev=False
         )
-        add_request_flags(parser, estimate.schema)
-        _output_flags(parser)
-        parser.set_defaults(run=lambda args, kind=kind: runner(kind, args))
+    finally:
+        parent._parser_class = parent_class
+    add_request_flags(parser, command.schema)
+    _output_flags(parser)
+    runner = _ask if remote else _locally
+    parser.set_defaults(run=lambda args: runner(command, args))
+    return parser
+
+
+def _estimate_parsers(parent: argparse.ArgumentParser, *, remote: bool) -> None:
+    kinds = parent.add_subparsers(dest="estimate", required=True, metavar="{memory,compute}")
+    for kind, estimate in ESTIMATES.items():
+        _command_parser(kinds, kind, estimate, remote=remote)
+
+
+def _planner_parsers(parent: argparse.ArgumentParser, *, remote: bool) -> None:
+    actions = parent.add_subparsers(dest="action", required=True)
+    _command_parser(actions, "search", SEARCH, remote=remote)
+
+
+_LOCAL = "answered from the local core, with no server and no database: model and GPU slugs "
+_LOCAL += "come from the catalogue shipped with the package, laws from the built-in ones"
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``estimate`` and ``client`` to ``python -m service``'s subcommands."""
+    """Add ``estimate``, ``optimal``, ``plan``, ``planner`` and ``client`` to ``python -m
+    service``'s subcommands."""
     estimate = commands.add_parser(
         "estimate",
         help="estimate memory or compute from the local core (no server, no database)",
@@ -739,6 +1227,27 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "catalogue shipped with the package; the flags are the API's request fields.",
     )
     _estimate_parsers(estimate, remote=False)
+    _command_parser(
+        commands,
+        "optimal",
+        OPTIMAL,
+        remote=False,
+        description=f"{OPTIMAL.help}; {_LOCAL}. As POST /v1/scaling/compute-optimal.",
+    )
+    _command_parser(
+        commands,
+        "plan",
+        PLAN,
+        remote=False,
+        description=f"{PLAN.help}; {_LOCAL}. The plan is computed as POST /v1/plans computes "
+        "it, and not stored.",
+    )
+    planner = commands.add_parser(
+        "planner",
+        help="search every configuration for the ones that fit (local core)",
+        description=f"The planner search, {_LOCAL}. As POST /v1/planner/search.",
+    )
+    _planner_parsers(planner, remote=False)
 
     client = commands.add_parser(
         "client",
@@ -784,3 +1293,22 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
     remote = resources.add_parser("estimate", help="memory or compute estimates, by the service")
     _estimate_parsers(remote, remote=True)
+
+    _command_parser(resources, "optimal", OPTIMAL, remote=True)
+
+    plans = resources.add_parser("plan", help="create (compute and store) or get a plan")
+    plan_actions = plans.add_subparsers(dest="action", required=True)
+    _command_parser(
+        plan_actions,
+        "create",
+        PLAN,
+        remote=True,
+        description=f"{PLAN.help}; computed and stored by the service (needs the API key).",
+    )
+    plan_get = plan_actions.add_parser("get", help="one stored plan")
+    plan_get.add_argument("plan_id", metavar="ID")
+    _output_flags(plan_get)
+    plan_get.set_defaults(run=_get_plan)
+
+    searching = resources.add_parser("planner", help="the planner search, by the service")
+    _planner_parsers(searching, remote=True)

@@ -9,20 +9,24 @@
             print(model.slug, model.parameters)
         memory = planner.estimate_memory(model="llama-7b", strategy="zero-3", gpus=8)
         print(memory.per_gpu.total_bytes, memory.fits)
+        optimal = planner.compute_optimal(gpu_hours=100_000, gpu="h100-80gb", mfu=0.4)
+        plan = planner.create_plan(name="7B", model="llama-7b", gpus=64, strategy="zero-3")
+        print(plan.value.results.recommendations[0], plan.etag)
 
-:class:`AsyncPlannerClient` has the same methods as coroutines (``list_models`` and
-``list_hardware`` are async iterators). Both reuse the service's pydantic schemas: request
-fields are validated before anything is sent (a typo raises :class:`pydantic.ValidationError`
-at once), and answers come back as the schemas the service serves.
+:class:`AsyncPlannerClient` has the same methods as coroutines (``list_models``,
+``list_hardware`` and ``list_plans`` are async iterators). Both reuse the service's pydantic
+schemas: request fields are validated before anything is sent (a typo raises
+:class:`pydantic.ValidationError` at once), and answers come back as the schemas the service
+serves.
 
 Retries: a ``503`` or a network failure (connection refused or reset, timeout) is retried up to
 ``retries`` times with exponential backoff and jitter, or after the ``Retry-After`` the server
 asks for, every wait capped at ``max_backoff`` seconds; but only where repeating the request is
 harmless: ``GET``, ``PUT`` and ``DELETE``, and the ``POST``s that only compute (``/v1/estimates/*``,
-``/v1/quantize``, the ``/v1/scaling/*`` computations such as ``compute-optimal``). Creates
-(``POST /v1/models``, ``POST /v1/plans``, a fit stored by ``POST /v1/scaling/laws``) and
-``PATCH`` are sent once. Each call states its rule (``_Call.retry``), none is guessed from a
-path.
+``/v1/quantize``, the ``/v1/scaling/*`` computations such as ``compute-optimal``,
+``/v1/planner/search``). Creates (``POST /v1/models``, ``POST /v1/plans``, ``POST
+/v1/plans/{id}/recompute``, a fit stored by ``POST /v1/scaling/laws``) and ``PATCH`` are sent
+once. Each call states its rule (``_Call.retry``), none is guessed from a path.
 
 The API key travels in ``X-API-Key`` on every request; it is never logged, and neither the
 client's ``repr`` nor any error shows it.
@@ -33,7 +37,7 @@ Exception tree (every error of a call; the status is the last response's)::
      +-- ValidationFailed         422  the service refused the input; .errors lists the fields
      +-- AuthError                401, 403  missing or wrong API key
      +-- NotFoundError            404
-     +-- ConflictError            409  the slug is taken
+     +-- ConflictError            409  the slug or law id is taken
      +-- PreconditionFailedError  412, 428  stale or missing If-Match
      +-- UnavailableError         503  still unavailable after the retries
      +-- TransportError           no response: connection failure or timeout, after the retries
@@ -46,7 +50,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import AsyncIterator, Callable, Generator, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -65,6 +69,22 @@ from service.schemas.estimates import ComputeRequest, ComputeResponse, MemoryReq
 from service.schemas.hardware import HardwareKind, HardwareRead, HardwareSort
 from service.schemas.models import ModelCreate, ModelPatch, ModelRead, ModelReplace, ModelSort
 from service.schemas.numerics import DType, QuantizeRequest, QuantizeResponse
+from service.schemas.planner import PlannerSearchRequest, PlannerSearchResponse
+from service.schemas.plans import PlanComparison, PlanCreate, PlanPatch, PlanRead
+from service.schemas.scaling import (
+    ChinchillaCheckResponse,
+    ComputeOptimalRequest,
+    ComputeOptimalResponse,
+    DomainPlanRequest,
+    DomainPlanResponse,
+    IsoFlopResponse,
+    LawFitRequest,
+    LawRead,
+    LossRequest,
+    LossResponse,
+    OptimalParametersRequest,
+    OptimalParametersResponse,
+)
 
 __all__ = [
     "AsyncPlannerClient",
@@ -73,6 +93,7 @@ __all__ = [
     "HardwareFilters",
     "ModelFilters",
     "NotFoundError",
+    "PlanFilters",
     "PlannerClient",
     "PlannerError",
     "PreconditionFailedError",
@@ -139,7 +160,7 @@ class NotFoundError(PlannerError):
 
 
 class ConflictError(PlannerError):
-    """409: the slug is taken."""
+    """409: the slug or law id is taken, or a plan can no longer be recomputed."""
 
 
 class PreconditionFailedError(PlannerError):
@@ -220,6 +241,19 @@ class HardwareFilters(TypedDict, total=False):
     limit: int
 
 
+class PlanFilters(TypedDict, total=False):
+    """Filters of :meth:`PlannerClient.list_plans` (``limit`` is the page size); ``sort`` is one
+    of ``created_at``, ``name``, ``gpus``, each also descending with a leading ``-``."""
+
+    model: str
+    gpu: str
+    fits: bool
+    created_after: datetime | str
+    created_before: datetime | str
+    sort: str
+    limit: int
+
+
 @dataclass(frozen=True, slots=True)
 class _Call(Generic[T]):
     """One API call: what to send, whether it may be repeated, how to read the answer."""
@@ -285,6 +319,13 @@ def _nothing(_response: httpx.Response) -> None:
     return None
 
 
+def _svg(response: httpx.Response) -> str:
+    kind = response.headers.get("Content-Type", "")
+    if not kind.startswith("image/svg+xml"):
+        raise ValueError(f"expected image/svg+xml, got {kind or 'no Content-Type'}")
+    return response.text
+
+
 def _segment(value: str | int) -> str:
     """A path segment, percent-encoded so that no slug can reach another path."""
     return quote(str(value), safe="")
@@ -314,8 +355,19 @@ def _query(allowed: type[Any], filters: Mapping[str, Any]) -> dict[str, str | in
     params: dict[str, str | int] = {"limit": PAGE_SIZE}
     for name, value in filters.items():
         if value is not None:
-            params[name] = value if isinstance(value, int) else str(value)
+            params[name] = _param(value)
     return params
+
+
+def _param(value: object) -> str | int:
+    """A query value as the API reads it (``true``/``false``, ISO 8601 times)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
 
 
 def _listing(
@@ -347,6 +399,7 @@ def _listing(
 # --- the calls, shared by both clients -----------------------------------------------------
 
 _DTYPES = TypeAdapter(list[DType])
+_LAWS = TypeAdapter(list[LawRead])
 
 
 class _Calls:
@@ -445,17 +498,145 @@ class _Calls:
         json = _body(QuantizeRequest, request, fields)
         return _Call("POST", "/v1/quantize", _schema(QuantizeResponse), body=json, retry=True)
 
-    @staticmethod
-    def compute_optimal(request: dict[str, Any]) -> _Call[dict[str, Any]]:
-        return _Call("POST", "/v1/scaling/compute-optimal", _document, body=request, retry=True)
+    # Scaling laws: the computations are safe to repeat; a fit is stored, so it is sent once.
 
     @staticmethod
-    def create_plan(request: dict[str, Any]) -> _Call[dict[str, Any]]:
-        return _Call("POST", "/v1/plans", _document, body=request)
+    def list_laws() -> _Call[list[LawRead]]:
+        return _Call("GET", "/v1/scaling/laws", _adapted(_LAWS), retry=True)
 
     @staticmethod
-    def get_plan(plan_id: str | int) -> _Call[dict[str, Any]]:
-        return _Call("GET", f"/v1/plans/{_segment(plan_id)}", _document, retry=True)
+    def get_law(law_id: str) -> _Call[LawRead]:
+        return _Call("GET", f"/v1/scaling/laws/{_segment(law_id)}", _schema(LawRead), retry=True)
+
+    @staticmethod
+    def fit_law(
+        request: LawFitRequest | Mapping[str, Any] | None, fields: dict[str, Any]
+    ) -> _Call[LawRead]:
+        json = _body(LawFitRequest, request, fields)
+        return _Call("POST", "/v1/scaling/laws", _schema(LawRead), body=json)
+
+    @staticmethod
+    def delete_law(law_id: str) -> _Call[None]:
+        return _Call("DELETE", f"/v1/scaling/laws/{_segment(law_id)}", _nothing, retry=True)
+
+    @staticmethod
+    def compute_optimal(
+        request: ComputeOptimalRequest | Mapping[str, Any] | None, fields: dict[str, Any]
+    ) -> _Call[ComputeOptimalResponse]:
+        json = _body(ComputeOptimalRequest, request, fields)
+        parse = _schema(ComputeOptimalResponse)
+        return _Call("POST", "/v1/scaling/compute-optimal", parse, body=json, retry=True)
+
+    @staticmethod
+    def predicted_loss(
+        request: LossRequest | Mapping[str, Any] | None, fields: dict[str, Any]
+    ) -> _Call[LossResponse]:
+        json = _body(LossRequest, request, fields)
+        return _Call("POST", "/v1/scaling/loss", _schema(LossResponse), body=json, retry=True)
+
+    @staticmethod
+    def optimal_parameters(
+        request: OptimalParametersRequest | Mapping[str, Any] | None, fields: dict[str, Any]
+    ) -> _Call[OptimalParametersResponse]:
+        json = _body(OptimalParametersRequest, request, fields)
+        parse = _schema(OptimalParametersResponse)
+        return _Call("POST", "/v1/scaling/optimal-parameters", parse, body=json, retry=True)
+
+    @staticmethod
+    def isoflop(
+        compute_flops: float, law: str | None, points: int | None, span: float | None
+    ) -> _Call[IsoFlopResponse]:
+        given = {"compute_flops": compute_flops, "law": law, "points": points, "span": span}
+        params = {name: _param(value) for name, value in given.items() if value is not None}
+        parse = _schema(IsoFlopResponse)
+        return _Call("GET", "/v1/scaling/isoflop", parse, params=params, retry=True)
+
+    @staticmethod
+    def domain_plan(
+        request: DomainPlanRequest | Mapping[str, Any] | None, fields: dict[str, Any]
+    ) -> _Call[DomainPlanResponse]:
+        json = _body(DomainPlanRequest, request, fields)
+        parse = _schema(DomainPlanResponse)
+        return _Call("POST", "/v1/scaling/domain-plan", parse, body=json, retry=True)
+
+    @staticmethod
+    def chinchilla(
+        slug: str, law: str | None, loss_law: str | None
+    ) -> _Call[ChinchillaCheckResponse]:
+        given = {"law": law, "loss_law": loss_law}
+        params = {name: value for name, value in given.items() if value is not None}
+        path = f"/v1/models/{_segment(slug)}/chinchilla"
+        return _Call("GET", path, _schema(ChinchillaCheckResponse), params=params, retry=True)
+
+    # Plans: created (and recomputed into a new plan) once; read, changed and deleted by id.
+
+    @staticmethod
+    def create_plan(
+        body: PlanCreate | Mapping[str, Any] | None, fields: dict[str, Any]
+    ) -> _Call[Tagged[PlanRead]]:
+        json = _body(PlanCreate, body, fields)
+        return _Call("POST", "/v1/plans", _tagged(PlanRead), body=json)
+
+    @staticmethod
+    def list_plans(filters: Mapping[str, Any]) -> _Call[_Paged[PlanRead]]:
+        return _listing("/v1/plans", Page[PlanRead], _query(PlanFilters, filters))
+
+    @staticmethod
+    def get_plan(plan_id: str) -> _Call[Tagged[PlanRead]]:
+        return _Call("GET", f"/v1/plans/{_segment(plan_id)}", _tagged(PlanRead), retry=True)
+
+    @staticmethod
+    def update_plan(
+        plan_id: str, patch: PlanPatch | Mapping[str, Any], if_match: str
+    ) -> _Call[Tagged[PlanRead]]:
+        return _Call(
+            "PATCH",
+            f"/v1/plans/{_segment(plan_id)}",
+            _tagged(PlanRead),
+            body=_body(PlanPatch, patch, {}),
+            headers={"If-Match": if_match},
+        )
+
+    @staticmethod
+    def delete_plan(plan_id: str, if_match: str) -> _Call[None]:
+        return _Call(
+            "DELETE",
+            f"/v1/plans/{_segment(plan_id)}",
+            _nothing,
+            headers={"If-Match": if_match},
+            retry=True,
+        )
+
+    @staticmethod
+    def recompute_plan(plan_id: str) -> _Call[Tagged[PlanRead]]:
+        return _Call("POST", f"/v1/plans/{_segment(plan_id)}/recompute", _tagged(PlanRead))
+
+    @staticmethod
+    def compare_plans(plan_ids: Sequence[str]) -> _Call[PlanComparison]:
+        if isinstance(plan_ids, str):
+            raise TypeError("give the plan ids as a list, not one string")
+        params = {"ids": ",".join(plan_ids)}
+        return _Call("GET", "/v1/plans/compare", _schema(PlanComparison), params=params, retry=True)
+
+    @staticmethod
+    def memory_chart(plan_id: str) -> _Call[str]:
+        return _Call(
+            "GET",
+            f"/v1/plans/{_segment(plan_id)}/memory.svg",
+            _svg,
+            headers={"Accept": "image/svg+xml, application/problem+json"},
+            retry=True,
+        )
+
+    # The planner search computes only: repeated on 503 like the estimates.
+
+    @staticmethod
+    def planner_search(
+        request: PlannerSearchRequest | Mapping[str, Any] | None, fields: dict[str, Any]
+    ) -> _Call[PlannerSearchResponse]:
+        json = _body(PlannerSearchRequest, request, fields)
+        parse = _schema(PlannerSearchResponse)
+        return _Call("POST", "/v1/planner/search", parse, body=json, retry=True)
 
 
 # --- the sans-I/O core ---------------------------------------------------------------------
@@ -731,17 +912,125 @@ class PlannerClient:
         """Quantize fp32 values (``POST /v1/quantize``)."""
         return self._run(_Calls.quantize(request, fields))
 
-    def compute_optimal(self, **request: Any) -> dict[str, Any]:
-        """``POST /v1/scaling/compute-optimal``."""
-        return self._run(_Calls.compute_optimal(request))
+    # --- scaling laws ---
 
-    def create_plan(self, **request: Any) -> dict[str, Any]:
-        """``POST /v1/plans`` (sent once)."""
-        return self._run(_Calls.create_plan(request))
+    def list_laws(self) -> list[LawRead]:
+        """Every scaling law: the built-in ones, then those fitted through the API."""
+        return self._run(_Calls.list_laws())
 
-    def get_plan(self, plan_id: str | int) -> dict[str, Any]:
-        """``GET /v1/plans/{plan_id}``."""
+    def get_law(self, law_id: str) -> LawRead:
+        """One scaling law (a fitted one with its fit quality)."""
+        return self._run(_Calls.get_law(law_id))
+
+    def fit_law(
+        self, request: LawFitRequest | Mapping[str, Any] | None = None, /, **fields: Any
+    ) -> LawRead:
+        """Fit L(N, D) to a sweep's runs and store it (needs the API key; sent once);
+        :class:`ConflictError` when the id is taken."""
+        return self._run(_Calls.fit_law(request, fields))
+
+    def delete_law(self, law_id: str) -> None:
+        """Delete a fitted law (needs the API key); built-in laws answer 409."""
+        self._run(_Calls.delete_law(law_id))
+
+    def compute_optimal(
+        self, request: ComputeOptimalRequest | Mapping[str, Any] | None = None, /, **fields: Any
+    ) -> ComputeOptimalResponse:
+        """The compute-optimal size and tokens for a budget (``POST
+        /v1/scaling/compute-optimal``): one of ``compute_flops``, ``petaflop_s_days``,
+        ``gpu_hours`` or ``budget_usd`` (the last two with a ``gpu``), and a ``law``."""
+        return self._run(_Calls.compute_optimal(request, fields))
+
+    def predicted_loss(
+        self, request: LossRequest | Mapping[str, Any] | None = None, /, **fields: Any
+    ) -> LossResponse:
+        """L(N, D) under a loss law (``POST /v1/scaling/loss``)."""
+        return self._run(_Calls.predicted_loss(request, fields))
+
+    def optimal_parameters(
+        self,
+        request: OptimalParametersRequest | Mapping[str, Any] | None = None,
+        /,
+        **fields: Any,
+    ) -> OptimalParametersResponse:
+        """The size compute-optimal for the tokens at hand (``POST
+        /v1/scaling/optimal-parameters``)."""
+        return self._run(_Calls.optimal_parameters(request, fields))
+
+    def isoflop(
+        self,
+        compute_flops: float,
+        *,
+        law: str | None = None,
+        points: int | None = None,
+        span: float | None = None,
+    ) -> IsoFlopResponse:
+        """The iso-FLOP curve of a budget and its minimum (``GET /v1/scaling/isoflop``)."""
+        return self._run(_Calls.isoflop(compute_flops, law, points, span))
+
+    def domain_plan(
+        self, request: DomainPlanRequest | Mapping[str, Any] | None = None, /, **fields: Any
+    ) -> DomainPlanResponse:
+        """A domain-adapted model sized as BloombergGPT was (``POST /v1/scaling/domain-plan``)."""
+        return self._run(_Calls.domain_plan(request, fields))
+
+    def chinchilla(
+        self, slug: str, law: str | None = None, *, loss_law: str | None = None
+    ) -> ChinchillaCheckResponse:
+        """Was a catalogue model trained compute-optimally under ``law`` (default: the
+        service's)? ``GET /v1/models/{slug}/chinchilla``."""
+        return self._run(_Calls.chinchilla(slug, law, loss_law))
+
+    # --- plans ---
+
+    def create_plan(
+        self, request: PlanCreate | Mapping[str, Any] | None = None, /, **fields: Any
+    ) -> Tagged[PlanRead]:
+        """Compute and store a plan (``POST /v1/plans``; needs the API key; sent once)."""
+        return self._run(_Calls.create_plan(request, fields))
+
+    def list_plans(self, **filters: Unpack[PlanFilters]) -> Iterator[PlanRead]:
+        """Every stored plan matching the filters, page after page (newest first)."""
+        return self._pages(_Calls.list_plans(filters))
+
+    def get_plan(self, plan_id: str) -> PlanRead:
+        """One stored plan, its figures exactly as computed."""
+        return self._run(_Calls.get_plan(plan_id)).value
+
+    def get_plan_with_etag(self, plan_id: str) -> Tagged[PlanRead]:
+        """One stored plan and its ETag (for ``if_match``)."""
         return self._run(_Calls.get_plan(plan_id))
+
+    def update_plan(
+        self, plan_id: str, patch: PlanPatch | Mapping[str, Any], *, if_match: str
+    ) -> Tagged[PlanRead]:
+        """Rename, annotate or tag a plan (``PATCH``, sent once); its figures never change."""
+        return self._run(_Calls.update_plan(plan_id, patch, if_match))
+
+    def delete_plan(self, plan_id: str, *, if_match: str) -> None:
+        """Delete a plan."""
+        self._run(_Calls.delete_plan(plan_id, if_match))
+
+    def recompute_plan(self, plan_id: str) -> Tagged[PlanRead]:
+        """A new plan from the same inputs with today's formulas (sent once)."""
+        return self._run(_Calls.recompute_plan(plan_id))
+
+    def compare_plans(self, plan_ids: Sequence[str]) -> PlanComparison:
+        """2 to 10 plans side by side."""
+        return self._run(_Calls.compare_plans(plan_ids))
+
+    def memory_chart(self, plan_id: str) -> str:
+        """The plan's memory per GPU as an SVG document."""
+        return self._run(_Calls.memory_chart(plan_id))
+
+    # --- the planner ---
+
+    def planner_search(
+        self, request: PlannerSearchRequest | Mapping[str, Any] | None = None, /, **fields: Any
+    ) -> PlannerSearchResponse:
+        """Every configuration of the allowed GPUs, strategies and degrees, ranked (``POST
+        /v1/planner/search``; computes only, so retried on 503)."""
+        return self._run(_Calls.planner_search(request, fields))
 
 
 class AsyncPlannerClient:
@@ -891,14 +1180,123 @@ class AsyncPlannerClient:
         """Quantize fp32 values (``POST /v1/quantize``)."""
         return await self._run(_Calls.quantize(request, fields))
 
-    async def compute_optimal(self, **request: Any) -> dict[str, Any]:
-        """``POST /v1/scaling/compute-optimal``."""
-        return await self._run(_Calls.compute_optimal(request))
+    # --- scaling laws ---
 
-    async def create_plan(self, **request: Any) -> dict[str, Any]:
-        """``POST /v1/plans`` (sent once)."""
-        return await self._run(_Calls.create_plan(request))
+    async def list_laws(self) -> list[LawRead]:
+        """Every scaling law: the built-in ones, then those fitted through the API."""
+        return await self._run(_Calls.list_laws())
 
-    async def get_plan(self, plan_id: str | int) -> dict[str, Any]:
-        """``GET /v1/plans/{plan_id}``."""
+    async def get_law(self, law_id: str) -> LawRead:
+        """One scaling law (a fitted one with its fit quality)."""
+        return await self._run(_Calls.get_law(law_id))
+
+    async def fit_law(
+        self, request: LawFitRequest | Mapping[str, Any] | None = None, /, **fields: Any
+    ) -> LawRead:
+        """Fit L(N, D) to a sweep's runs and store it (needs the API key; sent once);
+        :class:`ConflictError` when the id is taken."""
+        return await self._run(_Calls.fit_law(request, fields))
+
+    async def delete_law(self, law_id: str) -> None:
+        """Delete a fitted law (needs the API key); built-in laws answer 409."""
+        await self._run(_Calls.delete_law(law_id))
+
+    async def compute_optimal(
+        self, request: ComputeOptimalRequest | Mapping[str, Any] | None = None, /, **fields: Any
+    ) -> ComputeOptimalResponse:
+        """The compute-optimal size and tokens for a budget (``POST
+        /v1/scaling/compute-optimal``): one of ``compute_flops``, ``petaflop_s_days``,
+        ``gpu_hours`` or ``budget_usd`` (the last two with a ``gpu``), and a ``law``."""
+        return await self._run(_Calls.compute_optimal(request, fields))
+
+    async def predicted_loss(
+        self, request: LossRequest | Mapping[str, Any] | None = None, /, **fields: Any
+    ) -> LossResponse:
+        """L(N, D) under a loss law (``POST /v1/scaling/loss``)."""
+        return await self._run(_Calls.predicted_loss(request, fields))
+
+    async def optimal_parameters(
+        self,
+        request: OptimalParametersRequest | Mapping[str, Any] | None = None,
+        /,
+        **fields: Any,
+    ) -> OptimalParametersResponse:
+        """The size compute-optimal for the tokens at hand (``POST
+        /v1/scaling/optimal-parameters``)."""
+        return await self._run(_Calls.optimal_parameters(request, fields))
+
+    async def isoflop(
+        self,
+        compute_flops: float,
+        *,
+        law: str | None = None,
+        points: int | None = None,
+        span: float | None = None,
+    ) -> IsoFlopResponse:
+        """The iso-FLOP curve of a budget and its minimum (``GET /v1/scaling/isoflop``)."""
+        return await self._run(_Calls.isoflop(compute_flops, law, points, span))
+
+    async def domain_plan(
+        self, request: DomainPlanRequest | Mapping[str, Any] | None = None, /, **fields: Any
+    ) -> DomainPlanResponse:
+        """A domain-adapted model sized as BloombergGPT was (``POST /v1/scaling/domain-plan``)."""
+        return await self._run(_Calls.domain_plan(request, fields))
+
+    async def chinchilla(
+        self, slug: str, law: str | None = None, *, loss_law: str | None = None
+    ) -> ChinchillaCheckResponse:
+        """Was a catalogue model trained compute-optimally under ``law`` (default: the
+        service's)? ``GET /v1/models/{slug}/chinchilla``."""
+        return await self._run(_Calls.chinchilla(slug, law, loss_law))
+
+    # --- plans ---
+
+    async def create_plan(
+        self, request: PlanCreate | Mapping[str, Any] | None = None, /, **fields: Any
+    ) -> Tagged[PlanRead]:
+        """Compute and store a plan (``POST /v1/plans``; needs the API key; sent once)."""
+        return await self._run(_Calls.create_plan(request, fields))
+
+    def list_plans(self, **filters: Unpack[PlanFilters]) -> AsyncIterator[PlanRead]:
+        """Every stored plan matching the filters, page after page, newest first
+        (``async for``)."""
+        return self._pages(_Calls.list_plans(filters))
+
+    async def get_plan(self, plan_id: str) -> PlanRead:
+        """One stored plan, its figures exactly as computed."""
+        return (await self._run(_Calls.get_plan(plan_id))).value
+
+    async def get_plan_with_etag(self, plan_id: str) -> Tagged[PlanRead]:
+        """One stored plan and its ETag (for ``if_match``)."""
         return await self._run(_Calls.get_plan(plan_id))
+
+    async def update_plan(
+        self, plan_id: str, patch: PlanPatch | Mapping[str, Any], *, if_match: str
+    ) -> Tagged[PlanRead]:
+        """Rename, annotate or tag a plan (``PATCH``, sent once); its figures never change."""
+        return await self._run(_Calls.update_plan(plan_id, patch, if_match))
+
+    async def delete_plan(self, plan_id: str, *, if_match: str) -> None:
+        """Delete a plan."""
+        await self._run(_Calls.delete_plan(plan_id, if_match))
+
+    async def recompute_plan(self, plan_id: str) -> Tagged[PlanRead]:
+        """A new plan from the same inputs with today's formulas (sent once)."""
+        return await self._run(_Calls.recompute_plan(plan_id))
+
+    async def compare_plans(self, plan_ids: Sequence[str]) -> PlanComparison:
+        """2 to 10 plans side by side."""
+        return await self._run(_Calls.compare_plans(plan_ids))
+
+    async def memory_chart(self, plan_id: str) -> str:
+        """The plan's memory per GPU as an SVG document."""
+        return await self._run(_Calls.memory_chart(plan_id))
+
+    # --- the planner ---
+
+    async def planner_search(
+        self, request: PlannerSearchRequest | Mapping[str, Any] | None = None, /, **fields: Any
+    ) -> PlannerSearchResponse:
+        """Every configuration of the allowed GPUs, strategies and degrees, ranked (``POST
+        /v1/planner/search``; computes only, so retried on 503)."""
+        return await self._run(_Calls.planner_search(request, fields))

@@ -3,14 +3,15 @@ SQLite and PostgreSQL in a rolled-back transaction; against a running server; an
 
 from __future__ import annotations
 
-import json
 import os
+import random
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import ExitStack, asynccontextmanager, contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,17 @@ from service.client import (
 )
 from service.schemas.estimates import ComputeResponse, MemoryResponse
 from service.schemas.models import ModelRead
+from service.schemas.planner import PlannerSearchResponse
+from service.schemas.plans import PlanComparison, PlanRead
+from service.schemas.scaling import (
+    ChinchillaCheckResponse,
+    ComputeOptimalResponse,
+    DomainPlanResponse,
+    IsoFlopResponse,
+    LawRead,
+    LossResponse,
+    OptimalParametersResponse,
+)
 from tests.api.test_models_api import new_model
 from tests.conftest import API_KEY, make_settings
 
@@ -275,29 +287,204 @@ class TestErrors:
         assert API_KEY not in str(caught.value)
         assert API_KEY not in repr(caught.value)
 
-    def test_scaling_and_plans_answer_typed_errors(self, planner: PlannerClient) -> None:
+    def test_scaling_plans_and_planner_validate_before_sending(
+        self, planner: PlannerClient, recorder: Recorder
+    ) -> None:
+        with pytest.raises(ValidationError, match="give exactly one budget"):
+            planner.compute_optimal(compute_flops=1e21, gpu_hours=10)
+        with pytest.raises(ValidationError, match="no_such_field"):
+            planner.create_plan(name="x", model="llama-7b", no_such_field=1)
+        with pytest.raises(ValidationError, match="max_gpus"):
+            planner.planner_search(model="llama-7b", tokens=10**12, gpu_types=["a100-80gb"])
+        with pytest.raises(ValidationError, match="at least 5"):
+            planner.fit_law(id="few", runs=[{"parameters": 1e8, "tokens": 1e9, "loss": 3}])
+        with pytest.raises(ValidationError, match="name"):
+            planner.update_plan(PLAN_ID, {"name": None}, if_match='"v1"')
+        with pytest.raises(TypeError, match="list"):
+            planner.compare_plans(PLAN_ID)  # one string, not a list of ids
+        assert recorder.requests == []
+
+    def test_scaling_plans_and_planner_answer_typed_errors(self, planner: PlannerClient) -> None:
+        with pytest.raises(ValidationFailed) as law:
+            planner.compute_optimal(compute_flops=1e21, law="moore")
+        assert law.value.errors[0]["field"] == "body.law"
+        with pytest.raises(ValidationFailed) as gpu:
+            planner.planner_search(
+                model="llama-7b", tokens=10**12, gpu_types=["a100-80gb", "a100-81gb"], max_gpus=8
+            )
+        assert gpu.value.errors[0]["field"] == "body.gpu_types.1"
         with pytest.raises(ValidationFailed):
-            planner.compute_optimal(no_such_field=1)
-        with pytest.raises(ValidationFailed):
-            planner.create_plan(no_such_field=1)
-        with pytest.raises((NotFoundError, ValidationFailed)):
-            planner.get_plan("no-such-plan")
+            planner.get_plan("no-such-plan")  # not a UUID
+        with pytest.raises(NotFoundError):
+            planner.get_plan(PLAN_ID)
+        with pytest.raises(NotFoundError):
+            planner.memory_chart(PLAN_ID)
+        with pytest.raises(NotFoundError) as compared:
+            planner.compare_plans([PLAN_ID, PLAN_ID.replace("0", "1")])
+        assert compared.value.problem is not None
+        assert compared.value.problem["errors"][0]["field"] == "query.ids"
+        with pytest.raises(NotFoundError):
+            planner.chinchilla("no-such-model")
+        with pytest.raises(ConflictError):
+            planner.delete_law("epoch-2024")  # built-in
 
 
-class TestScalingAndPlans:
-    """Typed as dicts for now (their schemas are being settled)."""
+def sweep() -> list[dict[str, float]]:
+    """Runs of a small sweep, from L = 1.8 + 400/N^0.33 + 1500/D^0.31 with 0.2% noise."""
+    rng = random.Random(7)
+    return [
+        {"parameters": n, "tokens": d, "loss": (1.8 + 400 / n**0.33 + 1500 / d**0.31)
+         * (1 + rng.gauss(0, 0.002))}
+        for n in (2e7, 6e7, 2e8, 6e8, 2e9)
+        for d in (4e8, 2e9, 1e10, 5e10)
+    ]  # fmt: skip
 
-    def test_compute_optimal(self, planner: PlannerClient) -> None:
+
+#: A well-formed plan id that no plan has.
+PLAN_ID = "00000000-0000-4000-8000-000000000000"
+LLAMA_PLAN = {
+    "name": "LLaMA-7B on 64 A100s",
+    "model": "llama-7b",
+    "tokens": 10**12,
+    "gpus": 64,
+    "strategy": "zero-3",
+}
+
+
+class TestScaling:
+    def test_compute_optimal(self, planner: PlannerClient, recorder: Recorder) -> None:
         optimal = planner.compute_optimal(compute_flops=5.76e23)
-        assert isinstance(optimal, dict)
-        assert "chinchilla" in json.dumps(optimal)
+        assert isinstance(optimal, ComputeOptimalResponse)
+        assert optimal.law.id == "chinchilla-approach1"
+        assert optimal.parameters == pytest.approx(68e9, rel=0.05)  # Chinchilla's size
+        assert recorder.requests[-1].url.path == "/v1/scaling/compute-optimal"
+        assert optimal.model_dump_json().encode() == recorder.responses[-1].content
+        hours = planner.compute_optimal({"gpu_hours": 100_000, "gpu": "h100-80gb", "mfu": 0.4})
+        assert hours.compute_flops == pytest.approx(100_000 * 3600 * 989.4e12 * 0.4, rel=1e-3)
 
-    def test_create_and_get_a_plan(self, planner: PlannerClient) -> None:
-        plan = planner.create_plan(
-            name="LLaMA-7B on 64 A100s", model="llama-7b", tokens=10**12, gpus=64,
-            strategy="zero-3",
+    def test_laws_loss_and_optimal_parameters(self, planner: PlannerClient) -> None:
+        laws = planner.list_laws()
+        assert all(isinstance(law, LawRead) for law in laws)
+        assert {"chinchilla-approach1", "epoch-2024"} <= {law.id for law in laws}
+        assert planner.get_law("epoch-2024").builtin
+        loss = planner.predicted_loss(parameters=7e10, tokens=1.4e12, law="epoch-2024")
+        assert isinstance(loss, LossResponse)
+        assert 1.8 < loss.loss < 2.1
+        optimal = planner.optimal_parameters(unique_tokens=1e11, compute_flops=1e23)
+        assert isinstance(optimal, OptimalParametersResponse)
+        assert optimal.data_constrained is not None
+        assert optimal.data_constrained.epochs > 1
+
+    def test_fit_use_and_delete_a_law(self, planner: PlannerClient, recorder: Recorder) -> None:
+        law = planner.fit_law(id="my-sweep", runs=sweep())
+        assert isinstance(law, LawRead)
+        assert not law.builtin
+        assert law.fit is not None
+        assert law.fit.runs == 20
+        assert planner.predicted_loss(parameters=1e9, tokens=2e10, law="my-sweep").law.id == (
+            "my-sweep"
+        )
+        sent = len(recorder.requests)
+        with pytest.raises(ConflictError):
+            planner.fit_law({"id": "my-sweep", "runs": sweep()})
+        assert len(recorder.requests) == sent + 1
+        planner.delete_law("my-sweep")
+        with pytest.raises(NotFoundError):
+            planner.get_law("my-sweep")
+
+    def test_isoflop_domain_plan_and_chinchilla(
+        self, planner: PlannerClient, recorder: Recorder
+    ) -> None:
+        curve = planner.isoflop(1e21, points=11, law="epoch-2024")
+        assert isinstance(curve, IsoFlopResponse)
+        assert len(curve.points) == 11
+        assert recorder.requests[-1].url.params["points"] == "11"
+        domain = planner.domain_plan(
+            domain_tokens=363e9, general_tokens=345e9, gpu_hours=1.3e6, gpu="a100-40gb",
+            achieved_tflops_per_gpu=102, recompute_overhead=0.3333,
         )  # fmt: skip
-        assert planner.get_plan(plan["id"]) == plan
+        assert isinstance(domain, DomainPlanResponse)
+        assert domain.data_limited
+        check = planner.chinchilla("gpt3-175b")
+        assert isinstance(check, ChinchillaCheckResponse)
+        assert check.verdict.value == "under-trained"
+        assert "law" not in recorder.requests[-1].url.params  # the service's default
+        assert planner.chinchilla("llama-7b", "tokens-per-parameter").law.id == (
+            "tokens-per-parameter"
+        )
+        assert recorder.requests[-1].url.params["law"] == "tokens-per-parameter"
+
+
+class TestPlans:
+    def test_create_get_update_recompute_compare_delete(
+        self, planner: PlannerClient, recorder: Recorder
+    ) -> None:
+        created = planner.create_plan(**LLAMA_PLAN)
+        assert isinstance(created, Tagged)
+        assert isinstance(created.value, PlanRead)
+        assert created.etag == '"v1"'
+        plan = created.value
+        assert plan.fits
+        assert plan.results.recommendations[0].startswith("Fits with zero-3 on 64 x a100-80gb")
+        assert plan.model_dump_json().encode() == recorder.responses[-1].content
+        assert planner.get_plan(plan.id) == plan
+        assert planner.get_plan_with_etag(plan.id) == created
+        renamed = planner.update_plan(plan.id, {"name": "7B", "tags": ["x"]}, if_match='"v1"')
+        assert (renamed.value.name, renamed.value.tags, renamed.etag) == ("7B", ["x"], '"v2"')
+        assert renamed.value.results == plan.results  # the figures never change
+        with pytest.raises(PreconditionFailedError):
+            planner.update_plan(plan.id, {"notes": "late"}, if_match='"v1"')
+        again = planner.recompute_plan(plan.id)
+        assert again.value.id != plan.id
+        assert again.value.recomputed_from == plan.id
+        assert planner.get_plan(plan.id).recomputed_as == [again.value.id]
+        comparison = planner.compare_plans([plan.id, again.value.id])
+        assert isinstance(comparison, PlanComparison)
+        assert [summary.id for summary in comparison.plans] == [plan.id, again.value.id]
+        assert comparison.metrics["gpus"] == [64, 64]
+        svg = planner.memory_chart(plan.id)
+        assert svg.lstrip().startswith("<svg")
+        assert "memory per GPU" in svg
+        planner.delete_plan(plan.id, if_match=renamed.etag or "")
+        with pytest.raises(NotFoundError):
+            planner.get_plan(plan.id)
+
+    def test_listing_follows_pages_and_filters(
+        self, planner: PlannerClient, recorder: Recorder
+    ) -> None:
+        before = datetime.now(UTC) - timedelta(minutes=1)
+        ids = {
+            planner.create_plan(**{**LLAMA_PLAN, "name": f"plan {n}"}).value.id for n in range(3)
+        }
+        ddp = planner.create_plan(name="DDP", model="llama-7b", gpus=8, strategy="ddp").value
+        assert not ddp.fits
+        sent = len(recorder.requests)
+        listed = list(planner.list_plans(model="llama-7b", fits=True, limit=2, sort="name"))
+        assert all(isinstance(plan, PlanRead) for plan in listed)
+        assert {plan.id for plan in listed} >= ids
+        assert ddp.id not in {plan.id for plan in listed}
+        names = [plan.name for plan in listed]
+        assert names == sorted(names)
+        pages = recorder.requests[sent:]
+        assert len(pages) >= 2
+        assert all(page.url.params["fits"] == "true" for page in pages)
+        unfit = list(planner.list_plans(fits=False, created_after=before))
+        assert ddp.id in {plan.id for plan in unfit}
+        assert recorder.requests[-1].url.params["created_after"] == before.isoformat()
+
+
+class TestPlanner:
+    def test_search(self, planner: PlannerClient, recorder: Recorder) -> None:
+        result = planner.planner_search(
+            model="llama-7b", tokens=10**12, gpu_types=["a100-80gb"], max_gpus=64, top_k=3
+        )
+        assert isinstance(result, PlannerSearchResponse)
+        assert 1 <= len(result.feasible) <= 3
+        assert result.evaluated > result.feasible_count > 0
+        costs = [candidate.cost_usd or 0 for candidate in result.feasible]
+        assert costs == sorted(costs)
+        assert recorder.requests[-1].url.path == "/v1/planner/search"
+        assert result.model_dump_json().encode() == recorder.responses[-1].content
 
 
 class TestEstimates:
@@ -331,6 +518,48 @@ class TestEstimates:
 
 @pytest.mark.anyio
 class TestAsync:
+    async def test_scaling_plans_and_planner(self, app: FastAPI) -> None:
+        async with async_planner(app) as planner:
+            optimal = await planner.compute_optimal(compute_flops=5.76e23)
+            assert isinstance(optimal, ComputeOptimalResponse)
+            assert "epoch-2024" in {law.id for law in await planner.list_laws()}
+            assert (await planner.get_law("kaplan-2020")).builtin
+            with pytest.raises(ConflictError):  # refused before any fitting
+                await planner.fit_law(id="epoch-2024", runs=sweep())
+            with pytest.raises(ConflictError):
+                await planner.delete_law("epoch-2024")
+            loss = await planner.predicted_loss(parameters=1e9, tokens=2e10, law="epoch-2024")
+            assert loss.law.id == "epoch-2024"
+            assert (await planner.optimal_parameters(tokens=3.63e11)).parameters > 0
+            assert len((await planner.isoflop(1e21, points=5)).points) == 5
+            domain = await planner.domain_plan(
+                domain_tokens=1e11, general_tokens=1e11, compute_flops=1e22
+            )
+            assert domain.parameters > 0
+            assert (await planner.chinchilla("llama-7b")).slug == "llama-7b"
+            created = await planner.create_plan(LLAMA_PLAN)
+            assert created.etag == '"v1"'
+            plan = created.value
+            assert await planner.get_plan(plan.id) == plan
+            assert plan.id in {item.id async for item in planner.list_plans(model="llama-7b")}
+            tagged = await planner.get_plan_with_etag(plan.id)
+            changed = await planner.update_plan(plan.id, {"notes": "n"}, if_match=tagged.etag or "")
+            assert changed.value.notes == "n"
+            again = await planner.recompute_plan(plan.id)
+            compared = await planner.compare_plans([plan.id, again.value.id])
+            assert len(compared.plans) == 2
+            assert "<svg" in await planner.memory_chart(plan.id)
+            with pytest.raises(PreconditionFailedError):
+                await planner.delete_plan(plan.id, if_match='"v1"')
+            await planner.delete_plan(plan.id, if_match=changed.etag or "")
+            with pytest.raises(NotFoundError):
+                await planner.get_plan(plan.id)
+            search = await planner.planner_search(
+                model="llama-7b", tokens=10**12, gpu_types=["a100-80gb"], max_gpus=16, top_k=2
+            )
+            assert isinstance(search, PlannerSearchResponse)
+            assert len(search.feasible) == 2
+
     async def test_pages_etag_and_writes(self, app: FastAPI) -> None:
         async with async_planner(app) as planner:
             models = [model async for model in planner.list_models(limit=8)]
@@ -430,6 +659,43 @@ class TestRetries:
                 planner.update_model("llama-7b", {"year": 2023}, if_match='"v1"')
             assert len(recorder.requests) == 4  # PATCH is sent once too
 
+    def test_computations_are_retried_plans_and_fits_are_not(
+        self, unreachable: FastAPI, recorder: Recorder
+    ) -> None:
+        with PlannerClient(
+            BASE,
+            api_key=API_KEY,
+            retries=1,
+            max_backoff=0,
+            transport=BlockingASGITransport(unreachable),
+            event_hooks=recorder.hooks(),
+        ) as planner:
+            computations: list[Callable[[], object]] = [
+                lambda: planner.compute_optimal(gpu_hours=10, gpu="a100-80gb"),  # GPU looked up
+                lambda: planner.planner_search(
+                    model="llama-7b", tokens=10**12, gpu_types=["a100-80gb"], max_gpus=8
+                ),
+                lambda: planner.get_plan(PLAN_ID),
+                lambda: planner.memory_chart(PLAN_ID),
+                planner.list_laws,
+            ]
+            for computation in computations:
+                sent = len(recorder.requests)
+                with pytest.raises(UnavailableError) as retried:
+                    computation()
+                assert (len(recorder.requests) - sent, retried.value.attempts) == (2, 2)
+            creates: list[Callable[[], object]] = [
+                lambda: planner.create_plan(**LLAMA_PLAN),
+                lambda: planner.recompute_plan(PLAN_ID),
+                lambda: planner.fit_law(id="my-sweep", runs=sweep()),
+                lambda: planner.update_plan(PLAN_ID, {"notes": "x"}, if_match='"v1"'),
+            ]
+            for create in creates:
+                sent = len(recorder.requests)
+                with pytest.raises(UnavailableError) as once:
+                    create()
+                assert (len(recorder.requests) - sent, once.value.attempts) == (1, 1)
+
     @pytest.mark.anyio
     async def test_async(self, unreachable: FastAPI, recorder: Recorder) -> None:
         async with async_planner(
@@ -450,7 +716,7 @@ class TestRetries:
             assert caught.value.attempts == 3
             assert "ConnectError" in str(caught.value)
             with pytest.raises(TransportError):
-                planner.create_plan(budget=1)
+                planner.create_plan(**LLAMA_PLAN)
         assert len(recorder.requests) == 4  # the create was tried once
 
     def test_backoff_and_retry_after(self, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -473,6 +739,28 @@ class TestRetries:
         assert waits[:2] == [3.0, 30.0]  # the server's wish, capped
         assert 0.5 * 0.5 * 4 <= waits[2] <= 0.5 * 4  # backoff * 2**attempt, jittered
         assert 0.5 * 0.5 * 8 <= waits[3] <= 0.5 * 8
+
+    def test_a_chart_that_is_not_svg(self) -> None:
+        transport = httpx.MockTransport(lambda request: httpx.Response(200, json={"a": 1}))
+        with (
+            PlannerClient(BASE, transport=transport) as planner,
+            pytest.raises(PlannerError, match="expected image/svg\\+xml"),
+        ):
+            planner.memory_chart(PLAN_ID)
+
+    def test_plan_filters_are_query_values(self, recorder: Recorder) -> None:
+        page = {"items": [], "total": 0, "limit": 100, "offset": 0}
+        transport = httpx.MockTransport(lambda request: httpx.Response(200, json=page))
+        after = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
+        with PlannerClient(BASE, transport=transport, event_hooks=recorder.hooks()) as planner:
+            assert list(planner.list_plans(fits=False, created_after=after, gpu="h100-80gb")) == []
+            with pytest.raises(TypeError, match="unknown filter strategy"):
+                list(planner.list_plans(strategy="ddp"))  # type: ignore[call-arg]
+        params = recorder.requests[0].url.params
+        assert params["fits"] == "false"
+        assert params["created_after"] == "2025-01-02T03:04:05+00:00"
+        assert params["gpu"] == "h100-80gb"
+        assert recorder.requests[0].url.path == "/v1/plans"
 
     def test_a_non_problem_error_body(self) -> None:
         transport = httpx.MockTransport(lambda request: httpx.Response(502, text="bad gateway"))

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 
 from sqlalchemy.orm import Session
 
 from service.domain.errors import DomainError
+from service.domain.hardware import GpuSpec
 from service.domain.planner import (
     CHECKPOINTINGS,
     MICRO_BATCH_SIZES,
@@ -30,7 +31,7 @@ from service.schemas.planner import (
     PlannerStrategy,
 )
 from service.usecases.errors import InvalidRequest
-from service.usecases.estimates import resolve_model
+from service.usecases.estimates import Catalogues, resolve_model
 from service.usecases.hardware import gpu_spec, to_gpu_spec
 
 
@@ -108,18 +109,37 @@ def to_response(result: PlanResult, parameters: int) -> PlannerSearchResponse:
     )
 
 
+def _gpu(source: Session | Catalogues, slug: str, field: str) -> GpuSpec:
+    if isinstance(source, Session):
+        return gpu_spec(source, slug, field=field)
+    try:
+        return source.gpu(slug)
+    except InvalidRequest as error:
+        raise InvalidRequest(error.detail, field=field) from error
+
+
 def search(
-    session: Session,
+    session: Session | Catalogues,
     request: PlannerSearchRequest,
     progress: Callable[[int, int], None] | None = None,
+    *,
+    hardware: Sequence[GpuSpec] | None = None,
 ) -> PlannerSearchResponse:
-    """Every configuration of the allowed GPUs, strategies and degrees, ranked."""
+    """Every configuration of the allowed GPUs, strategies and degrees, ranked.
+
+    ``session`` is the database, or the command line's :class:`Catalogues` with ``hardware``,
+    every accelerator of the catalogue (the alternatives a nearest miss may suggest)."""
     resolution = resolve_model(session, request)
     gpus = tuple(
-        gpu_spec(session, slug, field=f"body.gpu_types.{index}")
+        _gpu(session, slug, f"body.gpu_types.{index}")
         for index, slug in enumerate(dict.fromkeys(request.gpu_types))
     )
-    catalogue = tuple(to_gpu_spec(row) for row in HardwareRepository(session).all())
+    if hardware is not None:
+        catalogue = tuple(hardware)
+    elif isinstance(session, Session):
+        catalogue = tuple(to_gpu_spec(row) for row in HardwareRepository(session).all())
+    else:
+        raise TypeError("search needs the hardware catalogue with Catalogues")
     plan_request = PlanRequest(
         tokens=request.tokens,
         gpu_types=gpus,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Sequence
 from functools import cache
 from importlib import resources
 
@@ -11,6 +12,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from service import __version__
+from service.domain.hardware import GpuSpec
 from service.domain.memory_chart import memory_bar_svg
 from service.domain.scaling import chinchilla_check, compute_optimal_for_parameters
 from service.domain.scaling_laws import DEFAULT_LOSS_LAW_ID
@@ -29,7 +31,12 @@ from service.schemas.plans import (
 )
 from service.schemas.scaling import Band, ComputeOptimalPoint
 from service.usecases.errors import Conflict, InvalidRequest, NotFound, PreconditionFailed
-from service.usecases.estimates import compute_estimate, memory_estimate, resolve_model
+from service.usecases.estimates import (
+    Catalogues,
+    compute_estimate,
+    memory_estimate,
+    resolve_model,
+)
 from service.usecases.preconditions import Precondition
 from service.usecases.scaling import law_ref, resolve_law
 
@@ -57,7 +64,27 @@ def _gb(value: float) -> str:
     return f"{value / GB:,.1f} GB"
 
 
-def _alternatives(session: Session, inputs: PlanCreate, memory: MemoryResponse) -> list[str]:
+def _larger_gpus(
+    source: Session | Catalogues, hardware: Sequence[GpuSpec] | None, memory_bytes: int
+) -> list[str]:
+    """Slugs of the accelerators with more memory than ``memory_bytes``, smallest first: from
+    ``hardware`` when given (the command line's catalogue), else from the database."""
+    if hardware is None:
+        if not isinstance(source, Session):
+            raise TypeError("compute_plan needs the hardware catalogue with Catalogues")
+        return HardwareRepository(source).list_all_by_memory(memory_bytes)
+    larger = sorted(
+        (gpu.memory_bytes, gpu.slug) for gpu in hardware if gpu.memory_bytes > memory_bytes
+    )
+    return [slug for _, slug in larger]
+
+
+def _alternatives(
+    session: Session | Catalogues,
+    inputs: PlanCreate,
+    memory: MemoryResponse,
+    hardware: Sequence[GpuSpec] | None,
+) -> list[str]:
     """Verified changes that make a configuration fit (each one evaluated, smallest first)."""
     base = inputs.model_dump(include=_MEMORY_FIELDS, exclude_unset=False)
     found: list[str] = []
@@ -89,14 +116,18 @@ def _alternatives(session: Session, inputs: PlanCreate, memory: MemoryResponse) 
         gpus *= 2
         if attempt(f"ZeRO-3 over {gpus} GPUs", strategy="zero-3", gpus=gpus):
             break
-    hardware = HardwareRepository(session).list_all_by_memory(memory.gpu_memory_bytes)
-    for slug in hardware[:3]:
+    for slug in _larger_gpus(session, hardware, memory.gpu_memory_bytes)[:3]:
         if attempt(f"A larger accelerator ({slug}) with the same settings", gpu=slug):
             break
     return found
 
 
-def _recommendations(session: Session, inputs: PlanCreate, results: PlanResults) -> list[str]:
+def _recommendations(
+    session: Session | Catalogues,
+    inputs: PlanCreate,
+    results: PlanResults,
+    hardware: Sequence[GpuSpec] | None,
+) -> list[str]:
     memory, compute, check = results.memory, results.compute, results.chinchilla
     lines: list[str] = []
     strategy = inputs.strategy.value
@@ -114,7 +145,7 @@ def _recommendations(session: Session, inputs: PlanCreate, results: PlanResults)
             f"{memory.bytes_per_parameter['total']:g} bytes per parameter before sharding), "
             f"{_gb(memory.usable_gpu_memory_bytes)} usable."
         )
-        alternatives = _alternatives(session, inputs, memory)
+        alternatives = _alternatives(session, inputs, memory, hardware)
         lines.extend(alternatives)
         if not alternatives:
             lines.append(
@@ -152,8 +183,17 @@ def _recommendations(session: Session, inputs: PlanCreate, results: PlanResults)
     return lines
 
 
-def compute_plan(session: Session, inputs: PlanCreate) -> PlanResults:
-    """Memory, compute, Chinchilla check and recommendations for one run."""
+def compute_plan(
+    session: Session | Catalogues,
+    inputs: PlanCreate,
+    *,
+    hardware: Sequence[GpuSpec] | None = None,
+) -> PlanResults:
+    """Memory, compute, Chinchilla check and recommendations for one run.
+
+    ``session`` is the database, or the command line's :class:`Catalogues` (no database: only
+    built-in laws), which also needs ``hardware``, every accelerator of the catalogue (for the
+    "a larger accelerator" recommendation)."""
     resolution = resolve_model(session, inputs)
     law = resolve_law(session, inputs.law, "body.law")
     parameters = resolution.model.parameters
@@ -207,7 +247,7 @@ def compute_plan(session: Session, inputs: PlanCreate) -> PlanResults:
         chinchilla=chinchilla,
         recommendations=[],
     )
-    results.recommendations = _recommendations(session, inputs, results)
+    results.recommendations = _recommendations(session, inputs, results, hardware)
     return results
 
 

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from service.domain.compute import DEFAULT_MFU, dense_peak_tflops
 from service.domain.errors import DomainError
 from service.domain.fit import Run, fit_scaling_law
+from service.domain.hardware import GpuSpec
 from service.domain.scaling import (
     ComputeOptimal,
     IsoFlopPoint,
@@ -56,6 +57,7 @@ from service.schemas.scaling import (
     OptimalParametersResponse,
 )
 from service.usecases.errors import Conflict, InvalidRequest, NotFound
+from service.usecases.estimates import Catalogues
 from service.usecases.hardware import gpu_spec
 
 _DEFAULTS = {
@@ -84,12 +86,15 @@ def _from_row(row: ScalingLawRow) -> ScalingLaw:
     )
 
 
-def resolve_law(session: Session, law_id: str, field: str) -> ScalingLaw:
-    """A built-in law, else a fitted one; an unknown id is a 422 naming ``field``."""
+def resolve_law(source: Session | Catalogues, law_id: str, field: str) -> ScalingLaw:
+    """A built-in law, else a fitted one; an unknown id is a 422 naming ``field``.
+
+    Fitted laws live in the database: given :class:`Catalogues` (the command line's, with no
+    database), only the built-in laws resolve."""
     builtin = BUILTIN_LAWS.get(law_id)
     if builtin is not None:
         return builtin
-    row = ScalingLawRepository(session).get(law_id)
+    row = ScalingLawRepository(source).get(law_id) if isinstance(source, Session) else None
     if row is None:
         known = ", ".join(BUILTIN_LAWS)
         raise InvalidRequest(
@@ -192,7 +197,11 @@ def _peak_precision(peaks: dict[str, float], precision: Precision | None) -> Pre
     return Precision.BF16 if "bf16" in peaks else Precision.FP16
 
 
-def budget_to_flops(session: Session, budget: Budget) -> tuple[float, list[str]]:
+def _gpu(source: Session | Catalogues, slug: str) -> GpuSpec:
+    return source.gpu(slug) if isinstance(source, Catalogues) else gpu_spec(source, slug)
+
+
+def budget_to_flops(source: Session | Catalogues, budget: Budget) -> tuple[float, list[str]]:
     """The budget in FLOPs, and sentences saying how it was converted."""
     if budget.compute_flops is not None:
         return budget.compute_flops, [f"Budget: {budget.compute_flops:.3g} FLOPs as given."]
@@ -203,7 +212,7 @@ def budget_to_flops(session: Session, budget: Budget) -> tuple[float, list[str]]
             f"(1e15 FLOP/s for 86,400 s) = {flops:.3g} FLOPs."
         ]
     notes: list[str] = []
-    gpu = gpu_spec(session, budget.gpu) if budget.gpu is not None else None
+    gpu = _gpu(source, budget.gpu) if budget.gpu is not None else None
     if budget.achieved_tflops_per_gpu is not None:
         per_gpu = budget.achieved_tflops_per_gpu * 1e12
         notes.append(f"Each GPU sustains {budget.achieved_tflops_per_gpu:g} TFLOP/s (as given).")
@@ -248,10 +257,13 @@ def _reraise(error: DomainError, location: str = "body") -> InvalidRequest:
     return InvalidRequest(error.message, field=field)
 
 
-def optimal_for_budget(session: Session, request: ComputeOptimalRequest) -> ComputeOptimalResponse:
-    """The compute-optimal model size and tokens for a budget."""
-    law = resolve_law(session, request.law, "body.law")
-    flops, notes = budget_to_flops(session, request)
+def optimal_for_budget(
+    source: Session | Catalogues, request: ComputeOptimalRequest
+) -> ComputeOptimalResponse:
+    """The compute-optimal model size and tokens for a budget (``source``: the database, or the
+    command line's :class:`Catalogues`)."""
+    law = resolve_law(source, request.law, "body.law")
+    flops, notes = budget_to_flops(source, request)
     try:
         result = compute_optimal(flops, law)
     except DomainError as error:
