@@ -1,4 +1,7 @@
-"""Command line: ``python -m service {serve|migrate|openapi|estimate|client}`` (or ``planner``)."""
+"""Command line: ``python -m service {serve|migrate|openapi|estimate|optimal|plan|planner|client}``.
+
+Also installed as ``planner``.
+"""
 
 from __future__ import annotations
 
