@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 from starlette.concurrency import run_in_threadpool
@@ -14,11 +14,13 @@ from starlette.types import Scope
 
 from service import __version__
 from service.api import health
+from service.api.deps import reject_nul_characters
 from service.api.docs import install_docs
 from service.api.metrics import Metrics
 from service.api.middleware import (
     AccessLogMiddleware,
     BodySizeLimitMiddleware,
+    JsonBodyMiddleware,
     RequestIdMiddleware,
     SecurityHeadersMiddleware,
 )
@@ -61,6 +63,26 @@ def _too_large(scope: Scope, limit: int) -> dict[str, Any]:
     }
 
 
+def _not_json(scope: Scope, content_type: str | None) -> dict[str, Any]:
+    """The 415 problem document (rendered by the JSON-body middleware, before any routing)."""
+    given = f"Content-Type {content_type!r}" if content_type else "no Content-Type"
+    return {
+        "type": f"{PROBLEM_TYPE_BASE}unsupported-media-type",
+        "title": "Unsupported Media Type",
+        "status": 415,
+        "detail": f"The request body must be application/json; it came with {given}.",
+        "instance": scope["path"],
+        "request_id": scope.get("state", {}).get("request_id"),
+        "errors": [
+            {
+                "field": "header.Content-Type",
+                "message": "must be application/json",
+                "type": "unsupported_media_type",
+            }
+        ],
+    }
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the ASGI app; the lifespan owns the engine and the session factory."""
     settings = settings or get_settings()
@@ -86,13 +108,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         openapi_tags=TAGS,
         lifespan=lifespan,
+        dependencies=[Depends(reject_nul_characters)],
         docs_url=None,
         redoc_url=None,
         openapi_url="/openapi.json" if settings.docs_enabled else None,
     )
     app.state.settings = settings
     app.state.metrics = metrics
-    # Outermost last: request id -> access log -> security headers -> body limit -> CORS.
+    # Outermost last: request id -> access log -> security headers -> body limit -> JSON body
+    # -> CORS.
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -101,6 +125,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["Content-Type", "X-API-Key", "If-Match", "X-Request-ID"],
             expose_headers=["ETag", "Location", "Link", "X-Request-ID"],
         )
+    app.add_middleware(JsonBodyMiddleware, reject=_not_json)
     app.add_middleware(
         BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes, reject=_too_large
     )

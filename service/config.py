@@ -56,6 +56,12 @@ class Settings(BaseSettings):
     db_max_overflow: int = Field(default=10, ge=0, le=500)
     db_pool_timeout_s: float = Field(default=5.0, gt=0, le=120)
     db_connect_timeout_s: int = Field(default=5, ge=1, le=120)
+    db_statement_timeout_s: float = Field(
+        default=15.0,
+        ge=1,
+        le=600,
+        description="PostgreSQL statement timeout; also bounds a silent network (TCP).",
+    )
     auto_migrate: bool | None = Field(
         default=None,
         description=(

@@ -6,12 +6,15 @@ import hashlib
 import hmac
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
 from sqlalchemy.orm import Session
 
+from service.api.middleware import BODY_METHODS, is_json_media_type
 from service.config import Settings
+from service.persistence.engine import SQLITE_BEGIN
 from service.schemas.fields import SLUG_PATTERN
 from service.usecases.errors import Unauthorized
 from service.usecases.preconditions import Precondition
@@ -24,8 +27,15 @@ def get_settings(request: Request) -> Settings:
 
 
 def get_session(request: Request) -> Iterator[Session]:
-    """A session per request; use-cases commit explicitly, this only closes it."""
-    with request.app.state.sessionmaker() as session:
+    """A session per request; use-cases commit explicitly, this only closes it.
+
+    Writes are exactly the operations behind ``X-API-Key``; :func:`require_api_key` (a route
+    dependency, so resolved before this one) marks them, and their SQLite transaction takes the
+    write lock when it begins (see ``SQLITE_BEGIN``). Reads, estimates included, never do.
+    """
+    writes = getattr(request.state, "writes", False)
+    options = {SQLITE_BEGIN: "IMMEDIATE"} if writes else {}
+    with request.app.state.sessionmaker(execution_options=options) as session:
         yield session
 
 
@@ -51,6 +61,7 @@ def key_matches(presented: str, configured: tuple[str, ...]) -> bool:
 
 
 def require_api_key(
+    request: Request,
     settings: SettingsDep,
     x_api_key: Annotated[
         str | None, Header(description="A key from PLANNER_API_KEYS; required for writes.")
@@ -66,6 +77,7 @@ def require_api_key(
         raise Unauthorized("This operation needs an X-API-Key header.", field="header.X-API-Key")
     if not key_matches(x_api_key, settings.api_keys):
         raise Unauthorized("The X-API-Key is not valid.", field="header.X-API-Key")
+    request.state.writes = True
 
 
 ApiKeyDep = Depends(require_api_key)
@@ -111,3 +123,47 @@ SlugPath = Annotated[
         examples=["llama-7b"],
     ),
 ]
+
+
+async def reject_nul_characters(request: Request) -> None:
+    """422 for a NUL (U+0000) anywhere in the query or the JSON body, on every backend alike.
+
+    PostgreSQL stores no NUL in text or JSONB (the driver raises, which would be a 500), and no
+    field of this API has a use for one. JSON can only carry one as the escape ``\\u0000`` (a raw
+    control character fails parsing), so only a body containing that escape is walked; it was
+    parsed already (``request.json()`` is cached), and is walked with a stack, so deep
+    documents cannot exhaust the interpreter's.
+    """
+    errors: list[dict[str, Any]] = []
+    for name, value in request.query_params.multi_items():
+        if "\x00" in name or "\x00" in value:
+            errors.append(_nul_error(("query", name), value))
+    content_type = request.headers.get("content-type", "")
+    if (
+        request.method in BODY_METHODS
+        and is_json_media_type(content_type)
+        and b"\\u0000" in await request.body()
+    ):
+        stack: list[tuple[tuple[str | int, ...], Any]] = [(("body",), await request.json())]
+        while stack:
+            location, item = stack.pop()
+            if isinstance(item, str) and "\x00" in item:
+                errors.append(_nul_error(location, item))
+            elif isinstance(item, dict):
+                for key, child in item.items():
+                    if "\x00" in key:
+                        errors.append(_nul_error(location, key))
+                    stack.append(((*location, key), child))
+            elif isinstance(item, list):
+                stack.extend(((*location, index), child) for index, child in enumerate(item))
+    if errors:
+        raise RequestValidationError(errors)
+
+
+def _nul_error(location: tuple[str | int, ...], value: str) -> dict[str, Any]:
+    return {
+        "type": "string_nul_character",
+        "loc": location,
+        "msg": "Text must not contain NUL (U+0000) characters",
+        "input": value,
+    }

@@ -89,6 +89,68 @@ class SecurityHeadersMiddleware:
         await self.app(scope, receive, send_with_headers)
 
 
+#: Methods whose request body the API reads; every such body is JSON.
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+async def send_problem(send: Send, status: int, problem: Message) -> None:
+    """Answer a problem document from middleware, before any routing; the body is not read."""
+    body = json.dumps(problem).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/problem+json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def is_json_media_type(content_type: str) -> bool:
+    """``application/json`` or ``application/<anything>+json``; parameters are ignored."""
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    return media_type == "application/json" or (
+        media_type.startswith("application/") and media_type.endswith("+json")
+    )
+
+
+class JsonBodyMiddleware:
+    """415 for a POST, PUT or PATCH body not labelled JSON (or not labelled at all).
+
+    Every body this API reads is JSON; without this check FastAPI hands the raw bytes to
+    validation, which answers a misleading 422 ("Input should be a valid dictionary").
+    """
+
+    def __init__(self, app: ASGIApp, reject: Callable[[Scope, str | None], Message]) -> None:
+        self.app = app
+        self.reject = reject
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in BODY_METHODS:
+            await self.app(scope, receive, send)
+            return
+        content_type: str | None = None
+        has_body = False
+        for name, value in scope["headers"]:
+            if name == b"content-type":
+                content_type = value.decode("latin-1")
+            elif name == b"content-length":
+                try:
+                    has_body = int(value) > 0
+                except ValueError:
+                    has_body = True
+            elif name == b"transfer-encoding":
+                has_body = True
+        if has_body and (content_type is None or not is_json_media_type(content_type)):
+            await send_problem(send, 415, self.reject(scope, content_type))
+            return
+        await self.app(scope, receive, send)
+
+
 class BodyTooLarge(Exception):
     """Raised inside ``receive`` when a body outgrows the limit."""
 
@@ -107,19 +169,7 @@ class BodySizeLimitMiddleware:
         self.reject = reject
 
     async def _refuse(self, scope: Scope, send: Send) -> None:
-        body = json.dumps(self.reject(scope, self.max_bytes)).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/problem+json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"connection", b"close"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        await send_problem(send, 413, self.reject(scope, self.max_bytes))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

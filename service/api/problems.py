@@ -11,8 +11,10 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from service.api.middleware import BODY_METHODS
 from service.domain.errors import DomainError
 from service.schemas.common import FieldError, Problem
 from service.usecases.errors import ServiceError
@@ -116,6 +118,20 @@ def _on_database_down(request: Request, error: DBAPIError) -> JSONResponse:
     )
 
 
+def _on_pool_exhausted(request: Request, error: PoolTimeout) -> JSONResponse:
+    # Every pooled connection stayed busy for PLANNER_DB_POOL_TIMEOUT_S: the database is too
+    # slow to serve now, which is unavailability (503), not a bug of this request (500).
+    logger.error("database connection pool exhausted: %s", error)
+    return problem_response(
+        request,
+        503,
+        slug="unavailable",
+        title="Service Unavailable",
+        detail="No database connection became free in time; retry shortly.",
+        headers={"Retry-After": "5"},
+    )
+
+
 async def handle_error(request: Request, error: Exception) -> JSONResponse:
     """The one exception handler: every error becomes a problem document."""
     if isinstance(error, RequestValidationError):
@@ -131,6 +147,8 @@ async def handle_error(request: Request, error: Exception) -> JSONResponse:
         )
     if isinstance(error, OperationalError | InterfaceError):
         return _on_database_down(request, error)
+    if isinstance(error, PoolTimeout):
+        return _on_pool_exhausted(request, error)
     # The trace goes to the log, never to the client.
     logger.exception("unhandled error", exc_info=error)
     return problem_response(
@@ -147,6 +165,7 @@ def install_problem_handlers(app: FastAPI) -> None:
         StarletteHTTPException,
         OperationalError,
         InterfaceError,
+        PoolTimeout,
         Exception,
     ):
         app.add_exception_handler(kind, handle_error)
@@ -163,17 +182,37 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     }
 
 
+def _unrouted_problems(path: str, method: str, operation: dict[str, Any]) -> dict[int, str]:
+    """Problems no route declares but an operation can answer: the middleware's 413 and 415 on
+    any body-carrying method, FastAPI's 400 for a body it cannot decode (not UTF-8), 503 when
+    the database is down or its pool exhausted, and 500 for the unexpected."""
+    found = {500: "Unexpected error (logged; the body carries the request id)"}
+    if method.upper() in BODY_METHODS:
+        found[413] = "The request body exceeds PLANNER_MAX_BODY_BYTES"
+        found[415] = "The request body is not JSON (application/json)"
+    if "requestBody" in operation:
+        found[400] = "The request body cannot be decoded (e.g. not UTF-8)"
+    if path.startswith("/v1/"):
+        found[503] = "The database is unreachable or busy; retry after Retry-After seconds"
+    return found
+
+
 def rewrite_openapi_errors(schema: dict[str, Any]) -> dict[str, Any]:
-    """Make FastAPI's generated 422 (and any JSON error) a problem+json response."""
+    """Make FastAPI's generated 422 (and any JSON error) a problem+json response, and declare
+    the problems every operation can answer (400, 413, 415, 500, 503) so the contract is whole."""
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     components["Problem"] = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
     defs = components["Problem"].pop("$defs", {})
     components.update(defs)
     for name in ("HTTPValidationError", "ValidationError"):
         components.pop(name, None)
-    for path in schema.get("paths", {}).values():
-        for operation in path.values():
-            for status, response in operation.get("responses", {}).items():
+    for path_name, path in schema.get("paths", {}).items():
+        for method, operation in path.items():
+            responses = operation.setdefault("responses", {})
+            for status, description in _unrouted_problems(path_name, method, operation).items():
+                responses.setdefault(str(status), {"description": description})
+            operation["responses"] = responses = dict(sorted(responses.items()))
+            for status, response in responses.items():
                 if status.isdigit() and int(status) >= 400:
                     response["content"] = {
                         PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}

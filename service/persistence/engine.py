@@ -11,6 +11,15 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from service.config import Settings
 
+#: Execution option naming how an SQLite transaction begins. A deferred BEGIN reads from a
+#: snapshot and only asks for the write lock at its first write; if another connection wrote
+#: meanwhile, SQLite refuses at once with SQLITE_BUSY ("database is locked", busy_timeout or
+#: not), which a racing PATCH or POST would see as a 503. Write requests begin IMMEDIATE: they
+#: queue for the write lock (up to busy_timeout) and then read the latest rows, so the version
+#: check answers 412 and the slug check 409, as on PostgreSQL. Reads stay deferred (in WAL mode
+#: they never wait for a writer).
+SQLITE_BEGIN = "planner_sqlite_begin"
+
 
 def _prepare_sqlite_file(url: str) -> None:
     """Create the folder of an SQLite file on first use."""
@@ -39,7 +48,29 @@ def _configure_sqlite(engine: Engine, *, wal: bool) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN")
+        immediate = connection.get_execution_options().get(SQLITE_BEGIN) == "IMMEDIATE"
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def _postgres_connect_args(settings: Settings) -> dict[str, Any]:
+    """Bounds on every wait a PostgreSQL connection can impose on a request.
+
+    ``connect_timeout`` bounds a new connection; ``statement_timeout`` and ``lock_timeout``
+    (server side) bound a query and a row-lock wait; TCP keepalives and ``tcp_user_timeout``
+    (libpq, Linux) notice a server or network that stopped answering, which no read timeout
+    in the driver would (libpq connection parameters, PostgreSQL docs sec. 34.1.2).
+    """
+    statement_ms = int(settings.db_statement_timeout_s * 1000)
+    lock_ms = min(statement_ms, 5000)
+    return {
+        "connect_timeout": settings.db_connect_timeout_s,
+        "options": f"-c statement_timeout={statement_ms} -c lock_timeout={lock_ms}",
+        "keepalives": 1,
+        "keepalives_idle": 5,
+        "keepalives_interval": 2,
+        "keepalives_count": 3,
+        "tcp_user_timeout": statement_ms,
+    }
 
 
 def create_db_engine(settings: Settings) -> Engine:
@@ -57,7 +88,7 @@ def create_db_engine(settings: Settings) -> Engine:
         max_overflow=settings.db_max_overflow,
         pool_timeout=settings.db_pool_timeout_s,
         pool_pre_ping=True,
-        connect_args={"connect_timeout": settings.db_connect_timeout_s},
+        connect_args=_postgres_connect_args(settings),
     )
 
 

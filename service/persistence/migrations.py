@@ -33,6 +33,13 @@ def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
+@cache
+def known_revisions() -> frozenset[str]:
+    """Every revision of the history shipped with this code."""
+    script = ScriptDirectory.from_config(alembic_config())
+    return frozenset(revision.revision for revision in script.walk_revisions())
+
+
 def current_revision(connection: Connection) -> str | None:
     """The revision the database is at (None when never migrated)."""
     return MigrationContext.configure(connection).get_current_revision()

@@ -59,6 +59,10 @@ class SlugRepository(Generic[RowT]):
         """The row with this slug, or None."""
         return self._session.scalar(select(self._row).where(self._row.slug == slug))
 
+    def all(self) -> Sequence[RowT]:
+        """Every row, by slug."""
+        return self._session.scalars(select(self._row).order_by(self._row.slug)).all()
+
     def exists(self, slug: str) -> bool:
         """Whether a row with this slug is stored."""
         query = select(self._row.id).where(self._row.slug == slug)
@@ -147,10 +151,6 @@ class HardwareRepository(SlugRepository[HardwareRow]):
 
     def __init__(self, session: Session) -> None:
         super().__init__(session, HardwareRow)
-
-    def all(self) -> Sequence[HardwareRow]:
-        """Every accelerator, by slug."""
-        return self._session.scalars(select(HardwareRow).order_by(HardwareRow.slug)).all()
 
     def list_all_by_memory(self, larger_than: int) -> list[str]:
         """Slugs of accelerators with more memory than ``larger_than``, smallest first."""
@@ -304,3 +304,24 @@ class PlanRepository:
         """Stage a deletion; the use-case commits."""
         self._session.delete(row)
         self._session.flush()
+
+
+#: (rows, sum of versions, newest update) of the model table, then of the hardware table.
+CatalogueFingerprint = tuple[int, int, datetime | None, int, int, datetime | None]
+
+
+def catalogue_fingerprint(session: Session) -> CatalogueFingerprint:
+    """A cheap summary that changes whenever a catalogue row is added, changed or deleted.
+
+    Every change bumps a row's version (the ORM's version counter), so the sum of versions
+    moves on each update, the count on each insert or delete.
+    """
+    parts: list[Any] = []
+    for table in (ModelRow, HardwareRow):
+        count, versions, newest = session.execute(
+            select(
+                func.count(), func.coalesce(func.sum(table.version), 0), func.max(table.updated_at)
+            ).select_from(table)
+        ).one()
+        parts.extend((int(count), int(versions), newest))
+    return (parts[0], parts[1], parts[2], parts[3], parts[4], parts[5])

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 from pydantic.config import JsonDict
 
 from service.domain.memory import Mode
@@ -76,6 +77,26 @@ class EstimateArchitecture(ModelArchitecture):
         return data
 
 
+#: A Hugging Face config.json nests a few levels (``text_config.rope_scaling``); anything much
+#: deeper is no config, and past pydantic's serialization depth storing a plan would fail (500).
+HF_CONFIG_MAX_DEPTH = 32
+
+
+def _config_like(config: dict[str, Any]) -> dict[str, Any]:
+    """Refuse what no config.json holds: NaN or infinite numbers, absurdly deep nesting."""
+    stack: list[tuple[Any, int]] = [(config, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > HF_CONFIG_MAX_DEPTH:
+            raise ValueError(f"must not nest deeper than {HF_CONFIG_MAX_DEPTH} levels")
+        for child in item.values() if isinstance(item, dict) else item:
+            if isinstance(child, float) and not math.isfinite(child):
+                raise ValueError("numbers must be finite (no NaN or Infinity)")
+            if isinstance(child, dict | list):
+                stack.append((child, depth + 1))
+    return config
+
+
 class ModelSpec(BaseModel):
     """Exactly one of: a catalogue ``model`` slug, a bare ``parameters`` count, an
     ``architecture``, or ``hf_config`` (a pasted Hugging Face ``config.json``)."""
@@ -85,7 +106,7 @@ class ModelSpec(BaseModel):
     model: Slug | None = Field(default=None, description="A catalogue slug, e.g. llama-7b.")
     parameters: Parameters | None = Field(default=None, description="Total parameter count.")
     architecture: EstimateArchitecture | None = None
-    hf_config: dict[str, Any] | None = Field(
+    hf_config: Annotated[dict[str, Any], AfterValidator(_config_like)] | None = Field(
         default=None,
         description="A Hugging Face config.json, mapped offline (llama, mistral, mixtral, qwen2, "
         "gpt2, bert, roberta, t5, bart, bloom, opt, falcon, gpt_neox, ...).",

@@ -13,6 +13,8 @@ from service.schemas.fields import FiniteFloat, LongText, ShortText, Slug, Sourc
 
 Tflops = Annotated[FiniteFloat, Field(gt=0, le=1e6)]
 PriceDate = Annotated[str, StringConstraints(pattern=r"^\d{4}-\d{2}(-\d{2})?$")]
+#: ``hardware.vendor`` and ``.form_factor`` are VARCHAR(64); longer would be a 500 on PostgreSQL.
+Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 
 
 class HardwareKind(StrEnum):
@@ -61,9 +63,9 @@ class _HardwareFields(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: ShortText
-    vendor: ShortText
+    vendor: Label
     kind: HardwareKind = HardwareKind.GPU
-    form_factor: ShortText | None = None
+    form_factor: Label | None = None
     memory_bytes: int = Field(gt=0, le=2**50, description="Device memory in bytes.")
     peak_tflops: PeakTflops
     sparse_peak_tflops: SparsePeakTflops = Field(default_factory=SparsePeakTflops)
@@ -111,9 +113,9 @@ class HardwarePatch(BaseModel):
     )
 
     name: ShortText | None = None
-    vendor: ShortText | None = None
+    vendor: Label | None = None
     kind: HardwareKind | None = None
-    form_factor: ShortText | None = None
+    form_factor: Label | None = None
     memory_bytes: int | None = Field(default=None, gt=0, le=2**50)
     peak_tflops: PeakTflops | None = None
     sparse_peak_tflops: SparsePeakTflops | None = None

@@ -28,6 +28,10 @@ from service.schemas.fields import (
 )
 
 UseCase = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+#: The ``model.precision`` column is VARCHAR(32); longer text would be a 500 on PostgreSQL.
+PrecisionText = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)
+]
 
 
 class Norm(StrEnum):
@@ -91,7 +95,7 @@ class _ModelFields(BaseModel):
         default=None, description="How the token count was derived, when the paper gives steps."
     )
     architecture: ModelArchitecture | None = None
-    precision: ShortText | None = Field(default=None, examples=["bf16"])
+    precision: PrecisionText | None = Field(default=None, examples=["bf16"])
     hardware: ShortText | None = Field(default=None, examples=["2048 A100-80GB"])
     gpu_hours: float | None = Field(default=None, gt=0, le=1e12)
     organization: ShortText | None = None
@@ -183,7 +187,7 @@ class ModelPatch(BaseModel):
     training_tokens: Tokens | None = None
     training_tokens_note: LongText | None = None
     architecture: ModelArchitecture | None = None
-    precision: ShortText | None = None
+    precision: PrecisionText | None = None
     hardware: ShortText | None = None
     gpu_hours: float | None = Field(default=None, gt=0, le=1e12)
     organization: ShortText | None = None

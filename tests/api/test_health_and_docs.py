@@ -113,3 +113,27 @@ def test_unexpected_errors_are_a_bare_500_problem(database_url: str) -> None:
     assert response.headers["content-type"] == "application/problem+json"
     assert "hunter2" not in response.text
     assert "Traceback" not in response.text
+
+
+def test_readyz_during_a_rolling_upgrade(backend: str, tmp_path: Path) -> None:
+    """Old replicas stay ready on a schema a newer release migrated; an old schema is not."""
+    from sqlalchemy import text
+
+    from service.config import Settings
+    from service.persistence import migrations
+    from service.persistence.engine import create_db_engine
+
+    with fresh_database(backend, tmp_path) as url:
+        engine = create_db_engine(Settings(database_url=url))
+        try:
+            migrations.upgrade(engine, "20261126_0001")
+            app = create_app(make_settings(url))
+            with TestClient(app) as bare:
+                assert bare.get("/readyz").status_code == 503
+                migrations.upgrade(engine)
+                assert bare.get("/readyz").status_code == 200
+                with engine.begin() as connection:
+                    connection.execute(text("UPDATE alembic_version SET version_num = 'from-2027'"))
+                assert bare.get("/readyz").json()["revision"] == "from-2027"
+        finally:
+            engine.dispose()
