@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -9,6 +11,7 @@ from typing import Any
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 from starlette.types import Scope
 
@@ -29,6 +32,7 @@ from service.api.v1 import estimates, hardware, models, numerics, planner, plans
 from service.config import Settings, get_settings
 from service.logs import configure_logging
 from service.persistence.engine import create_db_engine, create_session_factory
+from service.usecases.catalogue_cache import CatalogueCache
 from service.usecases.migrate import migrate_and_seed
 
 DESCRIPTION = """
@@ -97,9 +101,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         metrics.bind_engine(engine)
         if settings.migrate_on_startup:
             await run_in_threadpool(migrate_and_seed, engine)
+        catalogue = CatalogueCache(app.state.sessionmaker, settings.catalogue_refresh_s)
+        app.state.catalogue = catalogue
+        with contextlib.suppress(SQLAlchemyError):  # /readyz reports an unreachable database
+            await run_in_threadpool(catalogue.refresh)
+        stop = asyncio.Event()
+        refresher = asyncio.create_task(catalogue.keep_fresh(stop))
         try:
             yield
         finally:
+            stop.set()
+            await refresher
             engine.dispose()
 
     app = FastAPI(

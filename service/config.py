@@ -62,6 +62,12 @@ class Settings(BaseSettings):
         le=600,
         description="PostgreSQL statement timeout; also bounds a silent network (TCP).",
     )
+    catalogue_refresh_s: float = Field(
+        default=1.0,
+        ge=0.05,
+        le=3600,
+        description="How often each process revalidates its in-memory catalogue snapshot.",
+    )
     auto_migrate: bool | None = Field(
         default=None,
         description=(

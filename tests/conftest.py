@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import pytest
@@ -25,6 +25,7 @@ from service.api.deps import get_session
 from service.app import create_app
 from service.config import Settings
 from service.persistence.engine import create_db_engine
+from service.usecases.catalogue_cache import CatalogueCache
 from service.usecases.migrate import migrate_and_seed
 
 POSTGRES_URL = os.environ.get(
@@ -137,6 +138,10 @@ def client(database_url: str, db_session: Session) -> Iterator[TestClient]:
 
     app.dependency_overrides[get_session] = session_override
     with TestClient(app, raise_server_exceptions=False) as test_client:
+        # The catalogue snapshot must see what the test's transaction sees, too.
+        catalogue = CatalogueCache(lambda: nullcontext(db_session), refresh_s=3600)
+        catalogue.refresh()
+        app.state.catalogue = catalogue
         yield test_client
 
 

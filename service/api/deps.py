@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, Header, Path, Query, Request
+from fastapi import Depends, Header, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy.orm import Session
 
@@ -16,7 +16,8 @@ from service.api.middleware import BODY_METHODS, is_json_media_type
 from service.config import Settings
 from service.persistence.engine import SQLITE_BEGIN
 from service.schemas.fields import SLUG_PATTERN
-from service.usecases.errors import Unauthorized
+from service.usecases.errors import ServiceUnavailable, Unauthorized
+from service.usecases.estimates import Catalogues
 from service.usecases.preconditions import Precondition
 
 
@@ -167,3 +168,39 @@ def _nul_error(location: tuple[str | int, ...], value: str) -> dict[str, Any]:
         "msg": "Text must not contain NUL (U+0000) characters",
         "input": value,
     }
+
+
+async def get_catalogues(request: Request) -> Catalogues:
+    """The process's catalogue snapshot (no database round trip); 503 before its first load."""
+    snapshot = request.app.state.catalogue.snapshot
+    if snapshot is None:
+        raise ServiceUnavailable(
+            "The catalogues are not loaded yet: the database has not answered since start-up."
+        )
+    catalogues: Catalogues = snapshot.catalogues
+    return catalogues
+
+
+CataloguesDep = Annotated[Catalogues, Depends(get_catalogues)]
+
+
+def catalogue_changed(request: Request) -> Callable[[], object]:
+    """What a catalogue write calls after its commit: reload this process's snapshot, so the
+    writer's next estimate sees the change (other replicas revalidate within a second)."""
+    refresh: Callable[[], object] = request.app.state.catalogue.refresh
+    return refresh
+
+
+CatalogueChangedDep = Annotated[Callable[[], object], Depends(catalogue_changed)]
+
+
+def not_modified(request: Request, tag: str) -> Response | None:
+    """A 304 when ``If-None-Match`` names the current entity tag (weak comparison, RFC 9110
+    sec. 13.1.2): the client's copy is current, so no body is sent."""
+    header = request.headers.get("if-none-match")
+    if header is None:
+        return None
+    candidates = {candidate.strip().removeprefix("W/") for candidate in header.split(",")}
+    if "*" in candidates or tag.removeprefix("W/") in candidates:
+        return Response(status_code=304, headers={"ETag": tag})
+    return None

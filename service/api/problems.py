@@ -220,3 +220,9 @@ def rewrite_openapi_errors(schema: dict[str, Any]) -> dict[str, Any]:
                     if status == "422":
                         response["description"] = "Request validation failed"
     return schema
+
+
+#: OpenAPI entry for conditional GETs answered ``304 Not Modified``.
+NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
+    304: {"description": "Not Modified: `If-None-Match` names the current ETag; no body."}
+}

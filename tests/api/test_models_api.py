@@ -360,3 +360,20 @@ def test_request_id_is_echoed_or_generated(client: TestClient) -> None:
     made = client.get("/healthz", headers={"X-Request-ID": "bad id\twith spaces"})
     assert made.headers["x-request-id"] != "bad id\twith spaces"
     assert len(made.headers["x-request-id"]) == 32
+
+
+def test_conditional_get_answers_304(client: TestClient) -> None:
+    first = client.get("/v1/models/gpt2")
+    tag = first.headers["etag"]
+    again = client.get("/v1/models/gpt2", headers={"If-None-Match": tag})
+    assert again.status_code == 304
+    assert again.content == b""
+    assert again.headers["etag"] == tag
+    assert client.get("/v1/models/gpt2", headers={"If-None-Match": f"W/{tag}"}).status_code == 304
+    stale = client.get("/v1/models/gpt2", headers={"If-None-Match": '"v0", "v999"'})
+    assert stale.status_code == 200
+    hardware = client.get("/v1/hardware/a100-80gb")
+    cached = client.get(
+        "/v1/hardware/a100-80gb", headers={"If-None-Match": hardware.headers["etag"]}
+    )
+    assert cached.status_code == 304

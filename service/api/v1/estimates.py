@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from service.api.deps import SessionDep
+from service.api.deps import CataloguesDep
 from service.api.problems import problem_responses
 from service.schemas.estimates import ComputeRequest, ComputeResponse, MemoryRequest, MemoryResponse
 from service.usecases.estimates import compute_estimate, memory_estimate
 
+# Estimates are pure computation on the process's catalogue snapshot: ``async def`` runs them
+# on the event loop, with no threadpool hop and no database round trip.
 router = APIRouter(prefix="/v1/estimates", tags=["estimates"])
 
 
@@ -23,8 +25,8 @@ router = APIRouter(prefix="/v1/estimates", tags=["estimates"])
     "pasted Hugging Face config.",
     responses=problem_responses(422),
 )
-def estimate_memory(request: MemoryRequest, session: SessionDep) -> MemoryResponse:
-    return memory_estimate(session, request)
+async def estimate_memory(request: MemoryRequest, catalogues: CataloguesDep) -> MemoryResponse:
+    return memory_estimate(catalogues, request)
 
 
 @router.post(
@@ -35,5 +37,5 @@ def estimate_memory(request: MemoryRequest, session: SessionDep) -> MemoryRespon
     "TFLOP/s or tokens per second on a catalogue GPU's dense peak.",
     responses=problem_responses(422),
 )
-def estimate_compute(request: ComputeRequest, session: SessionDep) -> ComputeResponse:
-    return compute_estimate(session, request)
+async def estimate_compute(request: ComputeRequest, catalogues: CataloguesDep) -> ComputeResponse:
+    return compute_estimate(catalogues, request)

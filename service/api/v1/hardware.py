@@ -6,7 +6,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
 
-from service.api.deps import ApiKeyDep, PageDep, PreconditionDep, SessionDep, SlugPath
+from service.api.deps import (
+    ApiKeyDep,
+    CatalogueChangedDep,
+    PageDep,
+    PreconditionDep,
+    SessionDep,
+    SlugPath,
+    not_modified,
+)
 from service.api.pagination import link_header
 from service.api.problems import problem_responses
 from service.persistence.repositories import HardwareFilter
@@ -62,10 +70,17 @@ def list_hardware(
     "/{slug}",
     summary="Get one accelerator",
     description="With a strong `ETag` for updates.",
-    responses=problem_responses(404, 422),
+    response_model=HardwareRead,
+    responses={
+        304: {"description": "Not Modified: If-None-Match names the current ETag."},
+        **problem_responses(404, 422),
+    },
 )
-def get_hardware(slug: SlugPath, response: Response, session: SessionDep) -> HardwareRead:
-    return _with_etag(response, HARDWARE.get(session, slug))
+def get_hardware(
+    slug: SlugPath, request: Request, response: Response, session: SessionDep
+) -> HardwareRead | Response:
+    item = HARDWARE.get(session, slug)
+    return not_modified(request, etag(item.version)) or _with_etag(response, item)
 
 
 @router.post(
@@ -76,8 +91,11 @@ def get_hardware(slug: SlugPath, response: Response, session: SessionDep) -> Har
     dependencies=[ApiKeyDep],
     responses=problem_responses(401, 409, 422),
 )
-def create_hardware(body: HardwareCreate, response: Response, session: SessionDep) -> HardwareRead:
+def create_hardware(
+    body: HardwareCreate, response: Response, session: SessionDep, changed: CatalogueChangedDep
+) -> HardwareRead:
     item = HARDWARE.create(session, body.slug, body)
+    changed()
     response.headers["Location"] = f"/v1/hardware/{item.slug}"
     return _with_etag(response, item)
 
@@ -95,8 +113,11 @@ def replace_hardware(
     precondition: PreconditionDep,
     response: Response,
     session: SessionDep,
+    changed: CatalogueChangedDep,
 ) -> HardwareRead:
-    return _with_etag(response, HARDWARE.replace(session, slug, body, precondition))
+    item = HARDWARE.replace(session, slug, body, precondition)
+    changed()
+    return _with_etag(response, item)
 
 
 @router.patch(
@@ -112,8 +133,11 @@ def patch_hardware(
     precondition: PreconditionDep,
     response: Response,
     session: SessionDep,
+    changed: CatalogueChangedDep,
 ) -> HardwareRead:
-    return _with_etag(response, HARDWARE.patch(session, slug, body, precondition))
+    item = HARDWARE.patch(session, slug, body, precondition)
+    changed()
+    return _with_etag(response, item)
 
 
 @router.delete(
@@ -124,6 +148,9 @@ def patch_hardware(
     dependencies=[ApiKeyDep],
     responses=problem_responses(401, 404, 412, 422, 428),
 )
-def delete_hardware(slug: SlugPath, precondition: PreconditionDep, session: SessionDep) -> Response:
+def delete_hardware(
+    slug: SlugPath, precondition: PreconditionDep, session: SessionDep, changed: CatalogueChangedDep
+) -> Response:
     HARDWARE.delete(session, slug, precondition)
+    changed()
     return Response(status_code=status.HTTP_204_NO_CONTENT)

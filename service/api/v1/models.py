@@ -6,7 +6,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
 
-from service.api.deps import ApiKeyDep, PageDep, PreconditionDep, SessionDep, SlugPath
+from service.api.deps import (
+    ApiKeyDep,
+    CatalogueChangedDep,
+    PageDep,
+    PreconditionDep,
+    SessionDep,
+    SlugPath,
+    not_modified,
+)
 from service.api.pagination import link_header
 from service.api.problems import problem_responses
 from service.domain.scaling import Verdict
@@ -89,10 +97,17 @@ def list_models(
     summary="Get one model",
     description="The model with its published figures and sources. The `ETag` header is needed "
     "for updates and deletes (`If-Match`).",
-    responses=problem_responses(404, 422),
+    response_model=ModelRead,
+    responses={
+        304: {"description": "Not Modified: If-None-Match names the current ETag."},
+        **problem_responses(404, 422),
+    },
 )
-def get_model(slug: SlugPath, response: Response, session: SessionDep) -> ModelRead:
-    return _with_etag(response, MODELS.get(session, slug))
+def get_model(
+    slug: SlugPath, request: Request, response: Response, session: SessionDep
+) -> ModelRead | Response:
+    item = MODELS.get(session, slug)
+    return not_modified(request, etag(item.version)) or _with_etag(response, item)
 
 
 @router.post(
@@ -104,8 +119,11 @@ def get_model(slug: SlugPath, response: Response, session: SessionDep) -> ModelR
     dependencies=[ApiKeyDep],
     responses=problem_responses(401, 409, 422),
 )
-def create_model(body: ModelCreate, response: Response, session: SessionDep) -> ModelRead:
+def create_model(
+    body: ModelCreate, response: Response, session: SessionDep, changed: CatalogueChangedDep
+) -> ModelRead:
     model = MODELS.create(session, body.slug, body)
+    changed()
     response.headers["Location"] = f"/v1/models/{model.slug}"
     return _with_etag(response, model)
 
@@ -124,8 +142,11 @@ def replace_model(
     precondition: PreconditionDep,
     response: Response,
     session: SessionDep,
+    changed: CatalogueChangedDep,
 ) -> ModelRead:
-    return _with_etag(response, MODELS.replace(session, slug, body, precondition))
+    item = MODELS.replace(session, slug, body, precondition)
+    changed()
+    return _with_etag(response, item)
 
 
 @router.patch(
@@ -142,8 +163,11 @@ def patch_model(
     precondition: PreconditionDep,
     response: Response,
     session: SessionDep,
+    changed: CatalogueChangedDep,
 ) -> ModelRead:
-    return _with_etag(response, MODELS.patch(session, slug, body, precondition))
+    item = MODELS.patch(session, slug, body, precondition)
+    changed()
+    return _with_etag(response, item)
 
 
 @router.delete(
@@ -154,8 +178,11 @@ def patch_model(
     dependencies=[ApiKeyDep],
     responses=problem_responses(401, 404, 412, 422, 428),
 )
-def delete_model(slug: SlugPath, precondition: PreconditionDep, session: SessionDep) -> Response:
+def delete_model(
+    slug: SlugPath, precondition: PreconditionDep, session: SessionDep, changed: CatalogueChangedDep
+) -> Response:
     MODELS.delete(session, slug, precondition)
+    changed()
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

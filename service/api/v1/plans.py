@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
 
-from service.api.deps import ApiKeyDep, PageDep, PreconditionDep, SessionDep
+from service.api.deps import ApiKeyDep, PageDep, PreconditionDep, SessionDep, not_modified
 from service.api.pagination import link_header
 from service.api.problems import problem_responses
 from service.persistence.repositories import PlanFilter
@@ -117,10 +117,17 @@ def compare_plans(
     "/{plan_id}",
     summary="Get a plan",
     description="The stored plan, figures exactly as computed, with a strong `ETag`.",
-    responses=problem_responses(404, 422),
+    response_model=PlanRead,
+    responses={
+        304: {"description": "Not Modified: If-None-Match names the current ETag."},
+        **problem_responses(404, 422),
+    },
 )
-def get_plan(plan_id: PlanId, response: Response, session: SessionDep) -> PlanRead:
-    return _with_etag(response, usecase.get_plan(session, plan_id))
+def get_plan(
+    plan_id: PlanId, request: Request, response: Response, session: SessionDep
+) -> PlanRead | Response:
+    item = usecase.get_plan(session, plan_id)
+    return not_modified(request, etag(item.version)) or _with_etag(response, item)
 
 
 @router.patch(
