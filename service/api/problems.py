@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from service.api.middleware import BODY_METHODS
 from service.domain.errors import DomainError
 from service.schemas.common import FieldError, Problem
-from service.usecases.errors import ServiceError
+from service.usecases.errors import ServiceError, located
 
 logger = logging.getLogger(__name__)
 
@@ -94,8 +94,7 @@ def _on_service_error(request: Request, error: ServiceError) -> JSONResponse:
 
 
 def _on_domain_error(request: Request, error: DomainError) -> JSONResponse:
-    located = error.field.startswith(("body.", "query.", "path.", "header."))
-    field = error.field if located else f"body.{error.field}"
+    field = located(error.field)
     return problem_response(
         request,
         422,

@@ -244,7 +244,30 @@ class MemoryResponse(BaseModel):
     assumptions: list[str]
 
 
-class ComputeRequest(ModelSpec):
+class Throughput(BaseModel):
+    """How fast the GPUs train: at most one of MFU, achieved TFLOP/s or tokens per second."""
+
+    mfu: Annotated[FiniteFloat, Field(gt=0, le=1)] | None = Field(
+        default=None, description="Model FLOPs utilisation (default 0.40, stated)."
+    )
+    achieved_tflops_per_gpu: Annotated[FiniteFloat, Field(gt=0, le=1e6)] | None = None
+    tokens_per_second_per_gpu: Annotated[FiniteFloat, Field(gt=0, le=1e9)] | None = None
+
+    @model_validator(mode="after")
+    def _one_throughput(self) -> Self:
+        given = [
+            name
+            for name in ("mfu", "achieved_tflops_per_gpu", "tokens_per_second_per_gpu")
+            if getattr(self, name) is not None
+        ]
+        if len(given) > 1:
+            raise ValueError(
+                "give at most one of mfu, achieved_tflops_per_gpu, tokens_per_second_per_gpu"
+            )
+        return self
+
+
+class ComputeRequest(ModelSpec, Throughput):
     """A training run whose FLOPs, time, cost and energy are wanted."""
 
     model_config = ConfigDict(
@@ -268,11 +291,6 @@ class ComputeRequest(ModelSpec):
     )
     gpu: Slug = "a100-80gb"
     gpus: Gpus = 1
-    mfu: Annotated[FiniteFloat, Field(gt=0, le=1)] | None = Field(
-        default=None, description="Model FLOPs utilisation (default 0.40, stated)."
-    )
-    achieved_tflops_per_gpu: Annotated[FiniteFloat, Field(gt=0, le=1e6)] | None = None
-    tokens_per_second_per_gpu: Annotated[FiniteFloat, Field(gt=0, le=1e9)] | None = None
     precision: Precision | None = Field(
         default=None, description="Selects the GPU's dense peak (default bf16, else fp16)."
     )
@@ -284,19 +302,6 @@ class ComputeRequest(ModelSpec):
     pue: Annotated[FiniteFloat, Field(ge=1, le=3)] = Field(
         default=1.10, description="Data-centre power usage effectiveness."
     )
-
-    @model_validator(mode="after")
-    def _one_throughput(self) -> Self:
-        given = [
-            name
-            for name in ("mfu", "achieved_tflops_per_gpu", "tokens_per_second_per_gpu")
-            if getattr(self, name) is not None
-        ]
-        if len(given) > 1:
-            raise ValueError(
-                "give at most one of mfu, achieved_tflops_per_gpu, tokens_per_second_per_gpu"
-            )
-        return self
 
 
 class ComputeResponse(BaseModel):

@@ -9,7 +9,13 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 
 from service.domain.scaling import Verdict
 from service.domain.scaling_laws import DEFAULT_LAW_ID
-from service.schemas.estimates import ComputeResponse, MemoryRequest, MemoryResponse, ResolvedModel
+from service.schemas.estimates import (
+    ComputeResponse,
+    MemoryRequest,
+    MemoryResponse,
+    ResolvedModel,
+    Throughput,
+)
 from service.schemas.fields import FiniteFloat, ShortText, Tokens
 from service.schemas.scaling import Band, ComputeOptimalPoint, LawId, LawRef
 
@@ -17,7 +23,7 @@ Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_
 Notes = Annotated[str, StringConstraints(max_length=10_000)]
 
 
-class PlanCreate(MemoryRequest):
+class PlanCreate(MemoryRequest, Throughput):
     """A whole run: the model, the data, the hardware, the parallelism and the utilisation."""
 
     model_config = ConfigDict(
@@ -58,25 +64,9 @@ class PlanCreate(MemoryRequest):
         "default: the catalogue model's published count.",
     )
     law: LawId = Field(default=DEFAULT_LAW_ID, description="For the Chinchilla check.")
-    mfu: Annotated[FiniteFloat, Field(gt=0, le=1)] | None = None
-    achieved_tflops_per_gpu: Annotated[FiniteFloat, Field(gt=0, le=1e6)] | None = None
-    tokens_per_second_per_gpu: Annotated[FiniteFloat, Field(gt=0, le=1e9)] | None = None
     include_attention_flops: bool = False
     price_per_gpu_hour: Annotated[FiniteFloat, Field(gt=0, le=1e4)] | None = None
     pue: Annotated[FiniteFloat, Field(ge=1, le=3)] = 1.10
-
-    @model_validator(mode="after")
-    def _one_throughput(self) -> Self:
-        given = [
-            name
-            for name in ("mfu", "achieved_tflops_per_gpu", "tokens_per_second_per_gpu")
-            if getattr(self, name) is not None
-        ]
-        if len(given) > 1:
-            raise ValueError(
-                "give at most one of mfu, achieved_tflops_per_gpu, tokens_per_second_per_gpu"
-            )
-        return self
 
 
 class PlanChinchilla(BaseModel):

@@ -72,3 +72,11 @@ class ServiceUnavailable(ServiceError):
     status = 503
     title = "Service Unavailable"
     slug = "unavailable"
+
+
+LOCATIONS = ("body.", "query.", "path.", "header.")
+
+
+def located(field: str, location: str = "body") -> str:
+    """``field`` as a request location (``n_heads`` -> ``body.n_heads``), unless it has one."""
+    return field if field.startswith(LOCATIONS) else f"{location}.{field}"

@@ -30,7 +30,7 @@ from service.schemas.planner import (
     PlannerSettings,
     PlannerStrategy,
 )
-from service.usecases.errors import InvalidRequest
+from service.usecases.errors import InvalidRequest, located
 from service.usecases.estimates import Catalogues, resolve_model
 from service.usecases.hardware import gpu_spec, to_gpu_spec
 
@@ -169,8 +169,5 @@ def search(
     try:
         result = search_plans(plan_request, progress)
     except DomainError as error:
-        located = error.field.startswith("body.")
-        raise InvalidRequest(
-            error.message, field=error.field if located else f"body.{error.field}"
-        ) from error
+        raise InvalidRequest(error.message, field=located(error.field)) from error
     return to_response(result, resolution.model.parameters)

@@ -56,7 +56,7 @@ from service.schemas.scaling import (
     OptimalParametersRequest,
     OptimalParametersResponse,
 )
-from service.usecases.errors import Conflict, InvalidRequest, NotFound
+from service.usecases.errors import Conflict, InvalidRequest, NotFound, located
 from service.usecases.estimates import Catalogues
 from service.usecases.hardware import gpu_spec
 
@@ -253,8 +253,7 @@ def budget_to_flops(source: Session | Catalogues, budget: Budget) -> tuple[float
 
 
 def _reraise(error: DomainError, location: str = "body") -> InvalidRequest:
-    field = error.field if error.field.startswith(f"{location}.") else f"{location}.{error.field}"
-    return InvalidRequest(error.message, field=field)
+    return InvalidRequest(error.message, field=located(error.field, location))
 
 
 def optimal_for_budget(
