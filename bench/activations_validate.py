@@ -2,8 +2,8 @@
 
 Run with the torch environment (CPU is enough, nothing is downloaded)::
 
-    /work/torchenv/bin/python bench/activations_validate.py            # full grid
-    /work/torchenv/bin/python bench/activations_validate.py --quick    # two sizes
+    .venv-torch/bin/python bench/activations_validate.py            # full grid
+    .venv-torch/bin/python bench/activations_validate.py --quick    # two sizes
 
 Each model runs one forward pass and its loss in bf16 inside
 ``torch.autograd.graph.saved_tensors_hooks``; the pack hook records the storage of every tensor

@@ -13,7 +13,7 @@ Classes: ``AutoModelForCausalLM`` for decoders, ``AutoModelForSeq2SeqLM`` for T5
 
 Run it with the validation environment (torch + transformers; never the service's venv)::
 
-    /work/torchenv/bin/python bench/param_counts.py
+    .venv-torch/bin/python bench/param_counts.py
 """
 
 from __future__ import annotations

@@ -1095,7 +1095,7 @@ class TestProperties:
 
 
 #: The interpreter of the validation environment (torch + transformers), e.g.
-#: ``TORCH_PYTHON=/work/torchenv/bin/python``; the slow test is skipped without it.
+#: ``TORCH_PYTHON=.venv-torch/bin/python``; the slow test is skipped without it.
 TORCH_PYTHON = os.environ.get("TORCH_PYTHON")
 
 
