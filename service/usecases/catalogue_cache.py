@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -97,6 +98,10 @@ class CatalogueCache:
         self._sessions = sessions
         self.refresh_s = refresh_s
         self._snapshot: CatalogueSnapshot | None = None
+        # Refreshes run one at a time: a writer's refresh, started after its commit, then
+        # always leaves a snapshot that includes its write (a slower, older load cannot
+        # overwrite a newer one).
+        self._lock = threading.Lock()
 
     @property
     def snapshot(self) -> CatalogueSnapshot | None:
@@ -105,7 +110,7 @@ class CatalogueCache:
 
     def refresh(self) -> bool:
         """Reload when the fingerprint moved (blocking; call from a thread). True if reloaded."""
-        with self._sessions() as session:
+        with self._lock, self._sessions() as session:
             current = self._snapshot
             if current is not None and catalogue_fingerprint(session) == current.fingerprint:
                 return False

@@ -15,7 +15,7 @@ from service import __version__
 from service.domain.hardware import GpuSpec
 from service.domain.memory_chart import memory_bar_svg
 from service.domain.scaling import chinchilla_check, compute_optimal_for_parameters
-from service.domain.scaling_laws import DEFAULT_LOSS_LAW_ID
+from service.domain.scaling_laws import BUILTIN_LAWS, DEFAULT_LOSS_LAW_ID
 from service.persistence.repositories import HardwareRepository, PlanFilter, PlanRepository
 from service.persistence.tables import PlanRow
 from service.schemas.common import Page
@@ -30,6 +30,7 @@ from service.schemas.plans import (
     PlanSummary,
 )
 from service.schemas.scaling import Band, ComputeOptimalPoint
+from service.usecases.catalogue_cache import CatalogueSnapshot
 from service.usecases.errors import Conflict, InvalidRequest, NotFound, PreconditionFailed
 from service.usecases.estimates import (
     Catalogues,
@@ -293,9 +294,22 @@ def _store(
     return to_read(row, [])
 
 
-def create_plan(session: Session, inputs: PlanCreate) -> PlanRead:
-    """Compute and store a plan."""
-    return _store(session, inputs, compute_plan(session, inputs), None)
+def create_plan(
+    session: Session, inputs: PlanCreate, snapshot: CatalogueSnapshot | None = None
+) -> PlanRead:
+    """Compute and store a plan.
+
+    With the process's catalogue ``snapshot`` (and a built-in law) the plan is computed without
+    touching the database, so the write transaction holds only the INSERT: on SQLite, where a
+    write transaction takes the database's one write lock, concurrent plan creations then wait
+    microseconds for each other instead of the whole computation.
+    """
+    if snapshot is not None and inputs.law in BUILTIN_LAWS:
+        hardware = sorted(snapshot.hardware.values(), key=lambda gpu: gpu.slug)
+        results = compute_plan(snapshot.catalogues, inputs, hardware=hardware)
+    else:
+        results = compute_plan(session, inputs)
+    return _store(session, inputs, results, None)
 
 
 def _row(session: Session, plan_id: str) -> PlanRow:

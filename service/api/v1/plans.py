@@ -56,8 +56,10 @@ def _with_etag(response: Response, plan: PlanRead) -> PlanRead:
     dependencies=[ApiKeyDep],
     responses=problem_responses(401, 422),
 )
-def create_plan(inputs: PlanCreate, response: Response, session: SessionDep) -> PlanRead:
-    plan = usecase.create_plan(session, inputs)
+def create_plan(
+    inputs: PlanCreate, request: Request, response: Response, session: SessionDep
+) -> PlanRead:
+    plan = usecase.create_plan(session, inputs, request.app.state.catalogue.snapshot)
     response.headers["Location"] = f"/v1/plans/{plan.id}"
     return _with_etag(response, plan)
 
