@@ -22,7 +22,7 @@ from service.cli import Progress
 from service.schemas.models import ModelRead
 from service.schemas.plans import PlanRead
 from tests.conftest import API_KEY
-from tests.test_client import running_server
+from tests.test_cli import running_server
 
 LLAMA_7B_CONFIG = {
     "model_type": "llama",
@@ -619,7 +619,7 @@ def test_a_large_search_shows_its_progress_after_a_second(run: Run) -> None:
 def test_client_commands(run: Run, tmp_path: Path) -> None:
     key = "cli-key-0123456789"
     memory = ["memory", "--model", "llama-7b", "--strategy", "zero-3", "--gpus", "8", "--json"]
-    with running_server(tmp_path, key) as base:
+    with running_server(tmp_path, api_keys=key) as base:
         client = ["client", "--url", base, "--api-key", key]
         status, out, err = run(*client, "models", "list", "--family", "encoder-only")
         assert status == 0, err
@@ -659,7 +659,7 @@ def test_client_commands_for_optimal_plans_and_the_planner(run: Run, tmp_path: P
     search = ["planner", "search", "--model", "llama-7b", "--tokens", "1e12", "--gpu-types",
               "a100-80gb,h100-80gb", "--max-gpus", "64", "--top-k", "4"]  # fmt: skip
     plan = flags(PLANS[0])
-    with running_server(tmp_path, key) as base:
+    with running_server(tmp_path, api_keys=key) as base:
         client = ["client", "--url", base, "--api-key", key]
         for command in (optimal, search):
             remote = run(*client, *command, "--json")

@@ -3,14 +3,13 @@ SQLite and PostgreSQL in a rolled-back transaction; against a running server; an
 
 from __future__ import annotations
 
-import os
 import random
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import ExitStack, asynccontextmanager, contextmanager
+from contextlib import ExitStack, asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -52,6 +51,7 @@ from service.schemas.scaling import (
 )
 from tests.api.test_models_api import new_model
 from tests.conftest import API_KEY, make_settings
+from tests.test_cli import running_server
 
 BASE = "http://planner.test"
 UNREACHABLE_DB = "postgresql+psycopg://nobody@127.0.0.1:9/none"
@@ -797,46 +797,16 @@ def free_port() -> int:
         return port
 
 
-@contextmanager
-def running_server(tmp_path: Path, api_key: str) -> Iterator[str]:
-    """``python -m service serve`` on a free port with a fresh SQLite file; yields its URL."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PLANNER_")}
-    env["PLANNER_DATABASE_URL"] = f"sqlite:///{(tmp_path / 'server.sqlite3').as_posix()}"
-    env["PLANNER_API_KEYS"] = api_key
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "service", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert process.poll() is None, "server exited early"
-            assert time.monotonic() < deadline, "server did not become ready"
-            time.sleep(0.2)
-        yield base
-    finally:
-        process.terminate()
-        output, _ = process.communicate(timeout=30)
-        assert api_key not in output
-
-
 def test_against_a_running_server(tmp_path: Path) -> None:
     from service.cli import seed_catalogues
     from service.schemas.estimates import MemoryRequest
     from service.usecases.estimates import memory_estimate
 
     key = "server-key-0123456789"
-    with running_server(tmp_path, key) as base, PlannerClient(base, api_key=key) as planner:
+    with (
+        running_server(tmp_path, api_keys=key) as base,
+        PlannerClient(base, api_key=key) as planner,
+    ):
         assert planner.ready()["status"] == "ready"
         models = list(planner.list_models(limit=9))
         assert len(models) >= 30

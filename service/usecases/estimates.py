@@ -75,6 +75,14 @@ def _catalogues(source: Session | Catalogues) -> Catalogues:
     return source if isinstance(source, Catalogues) else Catalogues.of_session(source)
 
 
+def lookup_gpu(source: Session | Catalogues, slug: str, field: str = "body.gpu") -> GpuSpec:
+    """The accelerator ``slug`` from either catalogue source; unknown is a 422 naming ``field``."""
+    try:
+        return _catalogues(source).gpu(slug)
+    except InvalidRequest as error:
+        raise InvalidRequest(error.detail, field=field) from error
+
+
 @dataclass(frozen=True, slots=True)
 class Resolution:
     """A request's model: what the API reports, and what the core computes with."""

@@ -31,8 +31,8 @@ from service.schemas.planner import (
     PlannerStrategy,
 )
 from service.usecases.errors import InvalidRequest, located
-from service.usecases.estimates import Catalogues, resolve_model
-from service.usecases.hardware import gpu_spec, to_gpu_spec
+from service.usecases.estimates import Catalogues, lookup_gpu, resolve_model
+from service.usecases.hardware import to_gpu_spec
 
 
 def _candidate(candidate: PlanCandidate) -> PlannerCandidate:
@@ -109,15 +109,6 @@ def to_response(result: PlanResult, parameters: int) -> PlannerSearchResponse:
     )
 
 
-def _gpu(source: Session | Catalogues, slug: str, field: str) -> GpuSpec:
-    if isinstance(source, Session):
-        return gpu_spec(source, slug, field=field)
-    try:
-        return source.gpu(slug)
-    except InvalidRequest as error:
-        raise InvalidRequest(error.detail, field=field) from error
-
-
 def search(
     session: Session | Catalogues,
     request: PlannerSearchRequest,
@@ -131,7 +122,7 @@ def search(
     every accelerator of the catalogue (the alternatives a nearest miss may suggest)."""
     resolution = resolve_model(session, request)
     gpus = tuple(
-        _gpu(session, slug, f"body.gpu_types.{index}")
+        lookup_gpu(session, slug, f"body.gpu_types.{index}")
         for index, slug in enumerate(dict.fromkeys(request.gpu_types))
     )
     if hardware is not None:

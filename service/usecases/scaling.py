@@ -10,7 +10,6 @@ from sqlalchemy.orm import Session
 from service.domain.compute import DEFAULT_MFU, dense_peak_tflops
 from service.domain.errors import DomainError
 from service.domain.fit import Run, fit_scaling_law
-from service.domain.hardware import GpuSpec
 from service.domain.scaling import (
     ComputeOptimal,
     IsoFlopPoint,
@@ -57,8 +56,7 @@ from service.schemas.scaling import (
     OptimalParametersResponse,
 )
 from service.usecases.errors import Conflict, InvalidRequest, NotFound, located
-from service.usecases.estimates import Catalogues
-from service.usecases.hardware import gpu_spec
+from service.usecases.estimates import Catalogues, lookup_gpu
 
 _DEFAULTS = {
     DEFAULT_LAW_ID: ["compute-optimal", "optimal-parameters", "chinchilla", "domain-plan"],
@@ -197,10 +195,6 @@ def _peak_precision(peaks: dict[str, float], precision: Precision | None) -> Pre
     return Precision.BF16 if "bf16" in peaks else Precision.FP16
 
 
-def _gpu(source: Session | Catalogues, slug: str) -> GpuSpec:
-    return source.gpu(slug) if isinstance(source, Catalogues) else gpu_spec(source, slug)
-
-
 def budget_to_flops(source: Session | Catalogues, budget: Budget) -> tuple[float, list[str]]:
     """The budget in FLOPs, and sentences saying how it was converted."""
     if budget.compute_flops is not None:
@@ -212,7 +206,7 @@ def budget_to_flops(source: Session | Catalogues, budget: Budget) -> tuple[float
             f"(1e15 FLOP/s for 86,400 s) = {flops:.3g} FLOPs."
         ]
     notes: list[str] = []
-    gpu = _gpu(source, budget.gpu) if budget.gpu is not None else None
+    gpu = lookup_gpu(source, budget.gpu) if budget.gpu is not None else None
     if budget.achieved_tflops_per_gpu is not None:
         per_gpu = budget.achieved_tflops_per_gpu * 1e12
         notes.append(f"Each GPU sustains {budget.achieved_tflops_per_gpu:g} TFLOP/s (as given).")
