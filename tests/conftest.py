@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
@@ -33,6 +34,12 @@ POSTGRES_URL = os.environ.get(
 )
 REQUIRE_POSTGRES = os.environ.get("PLANNER_TEST_REQUIRE_POSTGRES") == "1"
 API_KEY = "test-key-0123456789"
+
+# CI runs the same examples every time (a red CI must be reproducible); local runs explore new
+# ones. `HYPOTHESIS_PROFILE=stress` searches much harder, for a property before it lands.
+hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
+hypothesis_settings.register_profile("stress", max_examples=5000, print_blob=True)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 BACKENDS = ["sqlite", "postgresql"]
 
 

@@ -13,7 +13,7 @@ import dataclasses
 from dataclasses import replace
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from service.domain import architecture as architecture_module
@@ -503,8 +503,23 @@ class TestProperties:
         assert all(isinstance(term, str) and term for term in counted.terms)
 
     @given(architectures())
+    @example(
+        Architecture(
+            family=Family.ENCODER_ONLY,
+            n_layers=1,
+            d_model=56,
+            n_heads=1,
+            d_ff=1,
+            vocab_size=1,
+            context_length=1,
+            embedding_dim=57,
+        )
+    )
     def test_monotone_in_width(self, arch: Architecture) -> None:
-        wider = replace(arch, d_model=arch.d_model + arch.n_heads)
+        # A separate embedding width moves with d_model: widening d_model alone onto
+        # embedding_dim would drop the factorised-embedding projection (ALBERT) and shrink it.
+        embedding_dim = None if arch.embedding_dim is None else arch.embedding_dim + arch.n_heads
+        wider = replace(arch, d_model=arch.d_model + arch.n_heads, embedding_dim=embedding_dim)
         assert count_parameters(wider).total > count_parameters(arch).total
 
     @given(architectures())
