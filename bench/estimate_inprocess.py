@@ -9,12 +9,12 @@ sequence 2048, no recomputation, flash attention, 1T tokens at 40% MFU):
   parameter; ``dropout=false``);
 * the time of one call (process CPU time, ``timeit`` best of ``--repeat``): the service's pure core
   (``service.domain.memory.estimate_memory``, ``service.domain.compute.estimate_compute``, on the
-  exact config the use-case builds), the use-case path with slug resolution (from in-memory
-  catalogues, and from an SQLite session as the API does it: session, one SELECT for the model,
-  one for the GPU), request validation and response serialization; and llm-analysis's core
-  (``LLMAnalysis(...).training(...)`` on prebuilt configs, which computes memory and time in one
-  call) and its entry point ``llm_analysis.analysis.train(...)`` (which also loads the configs
-  by name).
+  exact config the use-case builds), the use-case path with slug resolution (from the catalogue
+  snapshot, as the API does it, and from an SQLite session, as the API did before the snapshot:
+  session, one SELECT for the model, one for the GPU), request validation and response
+  serialization; and llm-analysis's core (``LLMAnalysis(...).training(...)`` on prebuilt
+  configs, which computes memory and time in one call) and its entry point
+  ``llm_analysis.analysis.train(...)`` (which also loads the configs by name).
 
 llm-analysis runs in its own virtual environment (never the project's), by default
 ``/tmp/llmenv``; ``--install`` creates it with ``python3 -m venv`` and ``pip install
@@ -24,9 +24,7 @@ Part 2, where an HTTP request's time goes (``--breakdown``, on by default): CPU 
 request of ASGI calls made in-process (no sockets, no HTTP parsing), best of 5 batches, on one
 CPU: the bare app, the service's middleware floor (``/healthz``), the service's estimate and
 catalogue endpoints (SQLite), the cost of a threadpool hop in FastAPI (``async def`` vs ``def``
-endpoints, a sync ``yield`` dependency), and what-if routes mounted on the service's own app
-(same middleware, same schemas and use-cases) that show what the proposals in
-``bench/README.md`` would save. The what-if routes exist only inside this script.
+endpoints, a sync ``yield`` dependency), and the service without its middleware.
 
 Run from the repository root with the project's venv::
 
@@ -60,7 +58,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from collections.abc import AsyncIterator  # noqa: E402
 
 from bare_app import BareRequest, BareResponse  # noqa: E402
-from fastapi import Depends, FastAPI, Request, Response  # noqa: E402
+from fastapi import Depends, FastAPI  # noqa: E402
 
 from service.schemas.estimates import (  # noqa: E402
     ComputeRequest,
@@ -179,25 +177,12 @@ def sqlite_catalogue() -> Iterator[Any]:
 
 
 def memory_catalogues(sessions: Any) -> Any:
-    """Every model and GPU of the database, held in dicts: the proposed catalogue cache."""
-    from sqlalchemy import select
+    """The service's own catalogue snapshot (``CatalogueCache``), as the API reads it."""
+    from service.usecases.catalogue_cache import CatalogueCache
 
-    from service.persistence.tables import HardwareRow, ModelRow
-    from service.usecases.errors import InvalidRequest
-    from service.usecases.estimates import Catalogues
-    from service.usecases.hardware import to_gpu_spec
-
-    with sessions() as session:
-        models = {row.slug: row for row in session.scalars(select(ModelRow))}
-        gpus = {row.slug: to_gpu_spec(row) for row in session.scalars(select(HardwareRow))}
-        session.expunge_all()
-
-    def gpu(slug: str) -> Any:
-        if slug not in gpus:
-            raise InvalidRequest(f"No accelerator with slug '{slug}'.", field="body.gpu")
-        return gpus[slug]
-
-    return Catalogues(model=models.get, gpu=gpu)
+    cache = CatalogueCache(sessions, refresh_s=3600)
+    cache.refresh()
+    return cache.snapshot.catalogues
 
 
 # --- part 1: our estimate vs llm-analysis ---------------------------------------------------
@@ -260,14 +245,14 @@ def service_side(repeat: int, sessions: Any) -> list[dict[str, Any]]:
             "core compute (estimate_compute)": best_of(
                 lambda c=captured["compute"]: real_compute(c), repeat
             ),
-            "use-case memory, in-memory catalogue": best_of(
+            "use-case memory, catalogue snapshot (as the API)": best_of(
                 lambda r=memory_request: usecase.memory_estimate(cached, r), repeat
             ),
-            "use-case compute, in-memory catalogue": best_of(
+            "use-case compute, catalogue snapshot (as the API)": best_of(
                 lambda r=compute_request: usecase.compute_estimate(cached, r), repeat
             ),
-            "use-case memory, SQLite session (as the API)": best_of(db_memory, repeat),
-            "use-case compute, SQLite session (as the API)": best_of(db_compute, repeat),
+            "use-case memory, SQLite session": best_of(db_memory, repeat),
+            "use-case compute, SQLite session": best_of(db_compute, repeat),
             "validate MemoryRequest from JSON": best_of(
                 lambda j=memory_json: MemoryRequest.model_validate_json(j), repeat
             ),
@@ -510,81 +495,6 @@ def hop_app(telemetry: dict[str, bool] | None) -> Any:
     return app
 
 
-def add_what_if_routes(app: Any, cached: Any) -> None:
-    """Routes on the service's own app (same middleware) that apply the proposals."""
-    from service.api.pagination import link_header
-    from service.usecases.estimates import compute_estimate, memory_estimate
-    from service.usecases.models import to_read
-
-    @app.post("/whatif/memory/async-cached")
-    async def memory_async_cached(request: MemoryRequest) -> MemoryResponse:
-        return memory_estimate(cached, request)
-
-    @app.post("/whatif/memory/def-cached")
-    def memory_def_cached(request: MemoryRequest) -> MemoryResponse:
-        return memory_estimate(cached, request)
-
-    @app.post("/whatif/memory/async-cached-raw", response_model=None)
-    async def memory_async_raw(request: MemoryRequest) -> Response:
-        body = memory_estimate(cached, request).model_dump_json()
-        return Response(body, media_type="application/json")
-
-    @app.post("/whatif/compute/async-cached")
-    async def compute_async_cached(request: ComputeRequest) -> ComputeResponse:
-        return compute_estimate(cached, request)
-
-    # The catalogue cache: each model's ETag and JSON made once, served from memory.
-    documents: dict[str, tuple[str, bytes]] = {}
-
-    @app.get("/whatif/models/{slug}", response_model=None)
-    async def model_cached(slug: str) -> Response:
-        if not documents:
-            for name in _model_slugs():
-                row = cached.model(name)
-                item = to_read(row)
-                documents[name] = (f'"v{item.version}"', item.model_dump_json().encode())
-        etag, body = documents[slug]
-        return Response(body, media_type="application/json", headers={"ETag": etag})
-
-    # The listing from the same snapshot: filter, sort and page in Python (30 rows), each
-    # item's JSON made once; the envelope and the Link header per request.
-    snapshot: list[tuple[Any, bytes]] = []
-
-    @app.get("/whatif/models", response_model=None)
-    async def models_cached(
-        request: Request,
-        family: str | None = None,
-        q: str | None = None,
-        min_parameters: int | None = None,
-        sort: str = "parameters",
-        limit: int = 20,
-        offset: int = 0,
-    ) -> Response:
-        if not snapshot:
-            for name in _model_slugs():
-                item = to_read(cached.model(name))
-                snapshot.append((item, item.model_dump_json().encode()))
-        term = q.lower() if q else None
-        rows = [
-            (item, body)
-            for item, body in snapshot
-            if (family is None or item.family == family)
-            and (term is None or term in item.slug or term in item.name.lower())
-            and (min_parameters is None or item.parameters >= min_parameters)
-        ]
-        key = sort.lstrip("-")
-        present = [r for r in rows if getattr(r[0], key) is not None]
-        present.sort(key=lambda r: r[0].slug)
-        present.sort(key=lambda r: getattr(r[0], key), reverse=sort.startswith("-"))
-        rows = present + sorted((r for r in rows if getattr(r[0], key) is None),
-                                key=lambda r: r[0].slug)  # fmt: skip
-        page = rows[offset : offset + limit]
-        body = b'{"items":[' + b",".join(b for _, b in page) + b"]"
-        body += f',"total":{len(rows)},"limit":{limit},"offset":{offset}}}'.encode()
-        link = link_header(request.url, total=len(rows), limit=limit, offset=offset)
-        return Response(body, media_type="application/json", headers={"Link": link})
-
-
 def _model_slugs() -> tuple[str, ...]:
     from http_bench import MODEL_SLUGS
 
@@ -613,8 +523,6 @@ async def breakdown(n: int) -> list[tuple[str, float]]:
         app = create_app(settings)
         async with app.router.lifespan_context(app) as lifespan_state:
             state = dict(lifespan_state or {})
-            cached = memory_catalogues(app.state.sessionmaker)
-            add_what_if_routes(app, cached)
             rows.append(
                 (
                     "bare app: GET /bare (async)",
@@ -639,6 +547,7 @@ async def breakdown(n: int) -> list[tuple[str, float]]:
                 "POST /v1/scaling/compute-optimal",
                 "GET /v1/models/{slug}",
                 "GET /v1/models",
+                "POST /v1/plans",
             ):
                 rows.append(
                     (
@@ -656,52 +565,10 @@ async def breakdown(n: int) -> list[tuple[str, float]]:
                     await cpu_per_request(app, revalidate, state, n // 2, statuses=(304,)),
                 )
             )
-            memory = calls("POST /v1/estimates/memory")
-            compute = calls("POST /v1/estimates/compute")
-            for path, label in (
-                ("/whatif/memory/def-cached", "what-if: memory, `def`, in-memory catalogue"),
-                (
-                    "/whatif/memory/async-cached",
-                    "what-if: memory, `async def`, in-memory catalogue",
-                ),
-                (
-                    "/whatif/memory/async-cached-raw",
-                    "what-if: memory, `async def`, in-memory catalogue, `response_model=None` "
-                    "+ model_dump_json",
-                ),
-            ):
-                variant = [Call("POST", path, c.body) for c in memory]
-                rows.append((label, await cpu_per_request(app, variant, state, n)))
-            variant = [Call("POST", "/whatif/compute/async-cached", c.body) for c in compute]
-            rows.append(
-                (
-                    "what-if: compute, `async def`, in-memory catalogue",
-                    await cpu_per_request(app, variant, state, n),
-                )
-            )
-            variant = [
-                Call("GET", c.path.replace("/v1/models?", "/whatif/models?"))
-                for c in calls("GET /v1/models")
-            ]
-            rows.append(
-                (
-                    "what-if: GET models list, `async def`, snapshot filtered in Python",
-                    await cpu_per_request(app, variant, state, n),
-                )
-            )
-            variant = [
-                Call("GET", c.path.replace("/v1/models/", "/whatif/models/"))
-                for c in calls("GET /v1/models/{slug}")
-            ]
-            rows.append(
-                (
-                    "what-if: GET model, `async def`, cached ETag + JSON bytes",
-                    await cpu_per_request(app, variant, state, n),
-                )
-            )
     with tempfile.TemporaryDirectory() as folder:
-        # The same app with its five pure-ASGI middlewares taken out before it starts: what they
-        # cost together on the cheapest endpoint.
+        # The same app with its middleware taken out before it starts: what the edge layer
+        # (request id, limits, security headers, access log, metrics) costs on the cheapest
+        # endpoint.
         settings = Settings(database_url=f"sqlite:///{folder}/planner.sqlite3", log_level="WARNING")
         bare_service = create_app(settings)
         names = ", ".join(m.cls.__name__ for m in bare_service.user_middleware)  # type: ignore[attr-defined]

@@ -204,6 +204,12 @@ def get_model_calls(rng: random.Random) -> list[Call]:
     return [Call("GET", f"/v1/models/{rng.choice(MODEL_SLUGS)}") for _ in range(VARIANTS)]
 
 
+def revalidated_model_calls(rng: random.Random) -> list[Call]:
+    """As :func:`get_model_calls`, each asking the server to revalidate its snapshot first."""
+    fresh = (("Cache-Control", "no-cache"),)
+    return [Call(call.method, call.path, None, fresh) for call in get_model_calls(rng)]
+
+
 def bare_post_calls(rng: random.Random) -> list[Call]:
     calls = []
     for _ in range(VARIANTS):
@@ -243,6 +249,13 @@ ENDPOINTS = (
         "POST /bare",
     ),
     Endpoint("GET /v1/models/{slug}", "service", "catalogue", get_model_calls, "GET /bare"),
+    Endpoint(
+        "GET /v1/models/{slug}, no-cache",
+        "service",
+        "catalogue",
+        revalidated_model_calls,
+        "GET /bare",
+    ),
     Endpoint("GET /v1/models", "service", "catalogue", list_models_calls, "GET /bare"),
     Endpoint("POST /v1/plans", "service", "plan", plan_calls, "POST /bare"),
 )

@@ -402,6 +402,10 @@ _DTYPES = TypeAdapter(list[DType])
 _LAWS = TypeAdapter(list[LawRead])
 
 
+#: Asks the server to revalidate its catalogue snapshot first (RFC 9111 sec. 5.2.1.4).
+_REVALIDATE = {"Cache-Control": "no-cache"}
+
+
 class _Calls:
     """Every endpoint the clients offer, as a :class:`_Call`."""
 
@@ -418,8 +422,10 @@ class _Calls:
         return _listing("/v1/models", Page[ModelRead], _query(ModelFilters, filters))
 
     @staticmethod
-    def get_model(slug: str) -> _Call[Tagged[ModelRead]]:
-        return _Call("GET", f"/v1/models/{_segment(slug)}", _tagged(ModelRead), retry=True)
+    def get_model(slug: str, *, revalidate: bool = False) -> _Call[Tagged[ModelRead]]:
+        headers = _REVALIDATE if revalidate else {}
+        path = f"/v1/models/{_segment(slug)}"
+        return _Call("GET", path, _tagged(ModelRead), headers=headers, retry=True)
 
     @staticmethod
     def create_model(
@@ -857,8 +863,9 @@ class PlannerClient:
         return self._run(_Calls.get_model(slug)).value
 
     def get_model_with_etag(self, slug: str) -> Tagged[ModelRead]:
-        """One catalogue model and its ETag (for ``if_match``)."""
-        return self._run(_Calls.get_model(slug))
+        """One catalogue model and its ETag (for ``if_match``), revalidated by the server so
+        that it is the latest version whichever replica answers."""
+        return self._run(_Calls.get_model(slug, revalidate=True))
 
     def create_model(
         self, body: ModelCreate | Mapping[str, Any] | None = None, /, **fields: Any
@@ -1125,8 +1132,9 @@ class AsyncPlannerClient:
         return (await self._run(_Calls.get_model(slug))).value
 
     async def get_model_with_etag(self, slug: str) -> Tagged[ModelRead]:
-        """One catalogue model and its ETag (for ``if_match``)."""
-        return await self._run(_Calls.get_model(slug))
+        """One catalogue model and its ETag (for ``if_match``), revalidated by the server so
+        that it is the latest version whichever replica answers."""
+        return await self._run(_Calls.get_model(slug, revalidate=True))
 
     async def create_model(
         self, body: ModelCreate | Mapping[str, Any] | None = None, /, **fields: Any

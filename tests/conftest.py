@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager, nullcontext
 from pathlib import Path
+from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from hypothesis import settings as hypothesis_settings
 from sqlalchemy import Engine, create_engine, text
@@ -135,20 +137,34 @@ def make_settings(database_url: str, **overrides: object) -> Settings:
     return Settings.model_validate(values)
 
 
+def in_transaction(app: FastAPI, session: Session) -> FastAPI:
+    """Run every request of ``app`` in ``session`` (the test's rolled-back transaction), and
+    build its catalogue snapshot from that session too, once the lifespan has started, so that
+    reads see what the test's writes did (``refresh_s`` long: refreshes follow the writes)."""
+
+    def session_override() -> Iterator[Session]:
+        yield session
+
+    app.dependency_overrides[get_session] = session_override
+    started = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[Any]:
+        async with started(app) as state:
+            catalogue = CatalogueCache(lambda: nullcontext(session), refresh_s=3600)
+            catalogue.refresh()
+            app.state.catalogue = catalogue
+            yield state
+
+    app.router.lifespan_context = lifespan
+    return app
+
+
 @pytest.fixture
 def client(database_url: str, db_session: Session) -> Iterator[TestClient]:
     """The real app, its requests running in the test's rolled-back transaction."""
-    app = create_app(make_settings(database_url))
-
-    def session_override() -> Iterator[Session]:
-        yield db_session
-
-    app.dependency_overrides[get_session] = session_override
+    app = in_transaction(create_app(make_settings(database_url)), db_session)
     with TestClient(app, raise_server_exceptions=False) as test_client:
-        # The catalogue snapshot must see what the test's transaction sees, too.
-        catalogue = CatalogueCache(lambda: nullcontext(db_session), refresh_s=3600)
-        catalogue.refresh()
-        app.state.catalogue = catalogue
         yield test_client
 
 

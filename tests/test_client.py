@@ -21,7 +21,6 @@ from fastapi import FastAPI
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
-from service.api.deps import get_session
 from service.app import create_app
 from service.client import (
     AsyncPlannerClient,
@@ -50,7 +49,7 @@ from service.schemas.scaling import (
     OptimalParametersResponse,
 )
 from tests.api.test_models_api import new_model
-from tests.conftest import API_KEY, make_settings
+from tests.conftest import API_KEY, in_transaction, make_settings
 from tests.test_cli import running_server
 
 BASE = "http://planner.test"
@@ -117,13 +116,7 @@ class Recorder:
 def app_on(database_url: str, session: Session | None = None, **settings: object) -> FastAPI:
     """The real app; with ``session``, every request runs in the test's transaction."""
     app = create_app(make_settings(database_url, **settings))
-    if session is not None:
-
-        def session_override() -> Iterator[Session]:
-            yield session
-
-        app.dependency_overrides[get_session] = session_override
-    return app
+    return app if session is None else in_transaction(app, session)
 
 
 @pytest.fixture
@@ -194,12 +187,15 @@ class TestListing:
 
 
 class TestWrites:
-    def test_get_with_etag(self, planner: PlannerClient) -> None:
+    def test_get_with_etag(self, planner: PlannerClient, recorder: Recorder) -> None:
         tagged = planner.get_model_with_etag("llama-7b")
         assert isinstance(tagged, Tagged)
         assert tagged.value.slug == "llama-7b"
         assert tagged.etag == f'"v{tagged.value.version}"'
+        # The ETag is for If-Match: the server revalidates its snapshot before answering.
+        assert recorder.responses[-1].request.headers["cache-control"] == "no-cache"
         assert planner.get_model("llama-7b") == tagged.value
+        assert "cache-control" not in recorder.responses[-1].request.headers
 
     def test_create_update_delete(self, planner: PlannerClient) -> None:
         created = planner.create_model(**new_model())
@@ -626,7 +622,7 @@ class TestRetries:
             ) as planner,
             pytest.raises(UnavailableError) as caught,
         ):
-            list(planner.list_models())
+            list(planner.list_plans())
         assert len(recorder.requests) == 3
         assert time.monotonic() - started < 5
         error = caught.value
@@ -635,6 +631,25 @@ class TestRetries:
         assert error.problem is not None
         assert error.problem["detail"] == "The database cannot be reached; retry shortly."
         assert error.request_id == error.problem["request_id"]
+        assert recorder.responses[-1].headers["Retry-After"] == "5"
+
+    def test_catalogue_reads_before_the_first_snapshot_are_retried(
+        self, unreachable: FastAPI, recorder: Recorder
+    ) -> None:
+        with (
+            PlannerClient(
+                BASE,
+                retries=1,
+                max_backoff=0.01,
+                transport=BlockingASGITransport(unreachable),
+                event_hooks=recorder.hooks(),
+            ) as planner,
+            pytest.raises(UnavailableError) as caught,
+        ):
+            list(planner.list_models())
+        assert caught.value.attempts == 2
+        assert caught.value.problem is not None
+        assert "catalogues are not loaded yet" in caught.value.problem["detail"]
         assert recorder.responses[-1].headers["Retry-After"] == "5"
 
     def test_estimates_are_retried_creates_are_not(

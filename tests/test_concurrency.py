@@ -8,7 +8,10 @@ way the service scales out, with the clients alternating between them.
 The guarantees: with ``If-Match``, exactly one of the clients updating the same catalogue entry
 or plan wins each round and the others get 412, and nothing is lost (each round starts from the
 last winner's value); concurrent creates of one slug give one 201 and 409s; concurrent creates of
-distinct slugs all land.
+distinct slugs all land. The clients send ``Cache-Control: no-cache``, as a client about to write
+with ``If-Match`` should: a replica then revalidates its catalogue snapshot before answering.
+Without it, a replica answers from its snapshot, at most ``PLANNER_CATALOGUE_REFRESH_S`` old
+(the last test).
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from tests.test_faults import migrate, running_service, service_env
 CLIENTS = 8
 ROUNDS = 4
 AUTH = {"X-API-Key": API_KEY}
+FRESH = {"Cache-Control": "no-cache"}
 PROBLEM = "application/problem+json"
 DEPLOYMENTS = ["sqlite", "postgresql", "postgresql-2-processes"]
 
@@ -116,7 +120,7 @@ def run_clients(
     def target(index: int) -> None:
         base = bases[index % len(bases)]
         try:
-            with httpx.Client(base_url=base, timeout=30) as client:
+            with httpx.Client(base_url=base, timeout=30, headers=FRESH) as client:
                 work(index, client, barrier)
         except BaseException as error:  # reported by the main thread
             failures.append(error)
@@ -148,7 +152,7 @@ def assert_refused(outcome: Outcome, status: int) -> None:
 
 def race_updates(bases: list[str], path: str, field: str) -> None:
     """``ROUNDS`` rounds: every client reads the ETag, then all PATCH with ``If-Match`` at once."""
-    with httpx.Client(base_url=bases[0], timeout=30) as client:
+    with httpx.Client(base_url=bases[0], timeout=30, headers=FRESH) as client:
         start = client.get(path)
     assert start.status_code == 200, start.text
     initial = int(start.headers["etag"].strip('"v'))
@@ -188,7 +192,7 @@ def race_updates(bases: list[str], path: str, field: str) -> None:
                 assert_refused(result, 412)
         assert winners[0].etag == f'"v{version + 1}"'
         previous = winners[0].value
-    with httpx.Client(base_url=bases[-1], timeout=30) as client:
+    with httpx.Client(base_url=bases[-1], timeout=30, headers=FRESH) as client:
         final = client.get(path)
     assert final.headers["etag"] == f'"v{initial + ROUNDS}"'
     assert final.json()[field] == previous, "the last winner's update was lost"
@@ -208,7 +212,7 @@ def new_model(slug: str) -> dict[str, Any]:
 
 
 def test_one_update_of_a_model_wins_each_round(bases: list[str]) -> None:
-    with httpx.Client(base_url=bases[0], timeout=30) as client:
+    with httpx.Client(base_url=bases[0], timeout=30, headers=FRESH) as client:
         created = client.post("/v1/models", json=new_model("race-model"), headers=AUTH)
     assert created.status_code == 201, created.text
     race_updates(bases, "/v1/models/race-model", "name")
@@ -226,7 +230,7 @@ def test_one_update_of_a_plan_wins_each_round(bases: list[str]) -> None:
         "gpus": 8,
         "strategy": "zero-3",
     }
-    with httpx.Client(base_url=bases[0], timeout=30) as client:
+    with httpx.Client(base_url=bases[0], timeout=30, headers=FRESH) as client:
         created = client.post("/v1/plans", json=body, headers=AUTH)
     assert created.status_code == 201, created.text
     race_updates(bases, f"/v1/plans/{created.json()['id']}", "notes")
@@ -250,7 +254,7 @@ def test_concurrent_creates_of_one_slug_give_one_201(bases: list[str]) -> None:
 
     run_clients(bases, work)
 
-    with httpx.Client(base_url=bases[-1], timeout=30) as client:
+    with httpx.Client(base_url=bases[-1], timeout=30, headers=FRESH) as client:
         for round_, slug in enumerate(slugs):
             results = [outcomes[round_, index] for index in range(CLIENTS)]
             winners = [result for result in results if result.status == 201]
@@ -286,10 +290,29 @@ def test_concurrent_creates_of_distinct_entries_all_land(bases: list[str]) -> No
 
     run_clients(bases, work)
     assert len(created) == len(plans) == CLIENTS * per_client
-    with httpx.Client(base_url=bases[-1], timeout=30) as client:
+    with httpx.Client(base_url=bases[-1], timeout=30, headers=FRESH) as client:
         for slug in created:
             assert client.get(f"/v1/models/{slug}").status_code == 200
         for plan_id in plans:
             assert client.get(f"/v1/plans/{plan_id}").status_code == 200
         listed = client.get("/v1/models", params={"q": "distinct-", "limit": 100}).json()
         assert listed["total"] == CLIENTS * per_client
+
+
+def test_other_replicas_see_a_write_at_once_when_revalidating_and_soon_otherwise(
+    bases: list[str],
+) -> None:
+    writer, reader = bases[0], bases[-1]
+    with httpx.Client(base_url=writer, timeout=30) as client:
+        for slug in ("seen-revalidating", "seen-eventually"):
+            assert client.post("/v1/models", json=new_model(slug), headers=AUTH).status_code == 201
+    with httpx.Client(base_url=reader, timeout=30) as client:
+        fresh = client.get("/v1/models/seen-revalidating", headers=FRESH)
+        assert fresh.status_code == 200, fresh.text
+        # Without revalidation the reader's snapshot catches up within its refresh interval
+        # (1 s by default); allow for a loaded machine.
+        deadline = time.monotonic() + 10
+        while (current := client.get("/v1/models/seen-eventually")).status_code == 404:
+            assert time.monotonic() < deadline, "the other replica never saw the write"
+            time.sleep(0.05)
+        assert current.status_code == 200, current.text

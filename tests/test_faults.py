@@ -349,12 +349,15 @@ PLAN = {
 MEMORY = {"model": "llama-7b", "gpu": "a100-80gb", "gpus": 8, "strategy": "zero-3"}
 
 
+REVALIDATE = {"Cache-Control": "no-cache"}
+
+
 def requests_during_outage(etag: str) -> list[tuple[str, str, dict[str, Any]]]:
-    """Reads and writes: each needs the database."""
+    """Reads and writes: each needs the database (a revalidated catalogue read does)."""
     return [
-        ("GET", "/v1/models", {}),
-        ("GET", "/v1/models/llama-7b", {}),
-        ("GET", "/v1/hardware", {}),
+        ("GET", "/v1/models", {"headers": REVALIDATE}),
+        ("GET", "/v1/models/llama-7b", {"headers": REVALIDATE}),
+        ("GET", "/v1/hardware", {"headers": {"Pragma": "no-cache"}}),
         ("GET", "/v1/plans", {}),
         ("POST", "/v1/models", {"json": new_model("outage-model"), "headers": AUTH}),
         (
@@ -392,20 +395,26 @@ def test_outage_fails_fast_and_the_service_recovers_by_itself(
         assert_unavailable(ready, retry_after=False)  # a probe, read by a load balancer
         assert "cannot be reached" in ready.response.json()["detail"]
         assert client.get("/healthz").status_code == 200
-        # Work that needs no database goes on, estimates included: they read the process's
-        # catalogue snapshot, which keeps its last good state through the outage.
+        # Work that needs no database goes on, estimates and catalogue reads included: they
+        # read the process's catalogue snapshot, which keeps its last good state through the
+        # outage.
         quantized = client.post("/v1/quantize", json={"values": [0.5, -1.0], "target": "int8"})
         assert quantized.status_code == 200
         estimate = timed(client, "POST", "/v1/estimates/memory", json=MEMORY)
         assert estimate.response.status_code == 200
         assert estimate.seconds < 2.0
+        cached = timed(client, "GET", "/v1/models/llama-7b")
+        assert cached.response.status_code == 200
+        assert cached.response.headers["etag"] == etag
+        assert cached.seconds < 2.0
+        assert client.get("/v1/models").json()["total"] >= 30
 
         # A burst of concurrent clients: none waits for a pool slot past the bound.
         results: list[Timed] = []
 
         def worker() -> None:
             with httpx.Client(base_url=service.url, timeout=30) as own:
-                results.append(timed(own, "GET", "/v1/models"))
+                results.append(timed(own, "GET", "/v1/models", headers=REVALIDATE))
 
         threads = [threading.Thread(target=worker) for _ in range(20)]
         for thread in threads:
@@ -422,8 +431,8 @@ def test_outage_fails_fast_and_the_service_recovers_by_itself(
         # Recovered: the first requests after readiness all succeed (stale pooled connections
         # are pinged and replaced, never handed to a request).
         for _ in range(10):
-            assert client.get("/v1/models").status_code == 200
-        after = client.get("/v1/models/llama-7b")
+            assert client.get("/v1/models", headers=REVALIDATE).status_code == 200
+        after = client.get("/v1/models/llama-7b", headers=REVALIDATE)
         assert after.headers["etag"] == etag, "the PATCH refused during the outage was applied"
         assert after.json()["year"] != 1999
         assert client.get("/v1/models/outage-model").status_code == 404
@@ -627,7 +636,9 @@ def test_an_exhausted_pool_answers_503_not_500(cluster: Cluster, tmp_path: Path)
             writer.start()
             _wait_for_sleeping_backend(cluster, "planner")
             with httpx.Client(base_url=small.url, timeout=30) as client:
-                waited = timed(client, "GET", "/v1/models")
+                waited = timed(client, "GET", "/v1/plans")
+                # A catalogue read needs no connection: the snapshot answers.
+                assert client.get("/v1/models").status_code == 200
             writer.join(timeout=30)
             assert_unavailable(waited)
             assert waited.seconds < FAIL_FAST_S

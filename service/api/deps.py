@@ -11,11 +11,13 @@ from typing import Annotated, Any
 from fastapi import Depends, Header, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from service.api.middleware import BODY_METHODS, is_json_media_type
 from service.config import Settings
 from service.persistence.engine import SQLITE_BEGIN
 from service.schemas.fields import SLUG_PATTERN
+from service.usecases.catalogue_cache import CatalogueSnapshot
 from service.usecases.errors import ServiceUnavailable, Unauthorized
 from service.usecases.estimates import Catalogues
 from service.usecases.preconditions import Precondition
@@ -103,7 +105,7 @@ class PageParams:
     offset: int
 
 
-def get_page(
+async def get_page(
     limit: Annotated[int, Query(ge=1, le=100, description="Items per page.")] = 20,
     offset: Annotated[int, Query(ge=0, le=1_000_000, description="Items to skip.")] = 0,
 ) -> PageParams:
@@ -170,15 +172,42 @@ def _nul_error(location: tuple[str | int, ...], value: str) -> dict[str, Any]:
     }
 
 
-async def get_catalogues(request: Request) -> Catalogues:
-    """The process's catalogue snapshot (no database round trip); 503 before its first load."""
-    snapshot = request.app.state.catalogue.snapshot
+def wants_revalidation(request: Request) -> bool:
+    """Whether the request asks for a revalidated answer: ``Cache-Control: no-cache`` or
+    ``max-age=0`` (RFC 9111 sec. 5.2.1), or ``Pragma: no-cache`` (sec. 5.4) from HTTP/1.0."""
+    directives = {
+        directive.strip().lower().replace(" ", "")
+        for directive in request.headers.get("cache-control", "").split(",")
+    }
+    return (
+        "no-cache" in directives
+        or "max-age=0" in directives
+        or request.headers.get("pragma", "").strip().lower() == "no-cache"
+    )
+
+
+async def get_snapshot(request: Request) -> CatalogueSnapshot:
+    """The process's catalogue snapshot, revalidated against the database first when the
+    request asks for it (one aggregate query; a reload only when something changed); 503
+    before its first load, or when a revalidation cannot reach the database (as for any
+    database error, see ``service.api.problems``)."""
+    cache = request.app.state.catalogue
+    if wants_revalidation(request):
+        await run_in_threadpool(cache.refresh)  # an unreachable database: 503, Retry-After
+    snapshot: CatalogueSnapshot | None = cache.snapshot
     if snapshot is None:
         raise ServiceUnavailable(
             "The catalogues are not loaded yet: the database has not answered since start-up."
         )
-    catalogues: Catalogues = snapshot.catalogues
-    return catalogues
+    return snapshot
+
+
+SnapshotDep = Annotated[CatalogueSnapshot, Depends(get_snapshot)]
+
+
+async def get_catalogues(snapshot: SnapshotDep) -> Catalogues:
+    """The snapshot's lookups, for estimates and scaling answers (no database round trip)."""
+    return snapshot.catalogues
 
 
 CataloguesDep = Annotated[Catalogues, Depends(get_catalogues)]

@@ -81,7 +81,11 @@ def _on_service_error(request: Request, error: ServiceError) -> JSONResponse:
     errors = None
     if error.field is not None:
         errors = [FieldError(field=error.field, message=error.detail, type=error.slug)]
-    headers = {"WWW-Authenticate": "ApiKey"} if error.status == 401 else None
+    headers = None
+    if error.status == 401:
+        headers = {"WWW-Authenticate": "ApiKey"}
+    elif error.status == 503:
+        headers = {"Retry-After": "5"}  # as for an unreachable database (below)
     return problem_response(
         request,
         error.status,

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, func, or_, select, text
+from sqlalchemy import ColumnElement, func, select, text
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from service.persistence.tables import (
@@ -17,33 +17,6 @@ from service.persistence.tables import (
     PlanRow,
     ScalingLawRow,
 )
-
-
-@dataclass(frozen=True, slots=True)
-class ModelFilter:
-    """Filters of the catalogue listing; ``None`` means no filter."""
-
-    family: str | None = None
-    objective: str | None = None
-    domain: str | None = None
-    q: str | None = None
-    min_parameters: int | None = None
-    max_parameters: int | None = None
-
-
-def _escape_like(term: str) -> str:
-    return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-_MODEL_SORT_COLUMNS: dict[str, InstrumentedAttribute[Any]] = {
-    "slug": ModelRow.slug,
-    "name": ModelRow.name,
-    "parameters": ModelRow.parameters,
-    "year": ModelRow.year,
-    "training_tokens": ModelRow.training_tokens,
-    "created_at": ModelRow.created_at,
-}
-
 
 RowT = TypeVar("RowT", ModelRow, HardwareRow)
 
@@ -79,71 +52,12 @@ class SlugRepository(Generic[RowT]):
         self._session.delete(row)
         self._session.flush()
 
-    def page(
-        self,
-        conditions: Sequence[ColumnElement[bool]],
-        sort: str,
-        sort_columns: dict[str, InstrumentedAttribute[Any]],
-        *,
-        limit: int | None,
-        offset: int,
-    ) -> tuple[Sequence[RowT], int]:
-        """One page in a deterministic order (the allow-listed sort key, then the slug);
-        ``limit=None`` returns every matching row from ``offset`` on."""
-        column = sort_columns[sort.lstrip("-")]
-        ordered = column.desc().nulls_last() if sort.startswith("-") else column.asc().nulls_last()
-        query = select(self._row).where(*conditions).order_by(ordered, self._row.slug.asc())
-        rows = self._session.scalars(query.limit(limit).offset(offset)).all()
-        count = select(func.count()).select_from(self._row).where(*conditions)
-        return rows, int(self._session.scalar(count) or 0)
-
 
 class ModelRepository(SlugRepository[ModelRow]):
     """The ``model`` table."""
 
     def __init__(self, session: Session) -> None:
         super().__init__(session, ModelRow)
-
-    def list(
-        self, filters: ModelFilter, *, sort: str, limit: int | None, offset: int
-    ) -> tuple[Sequence[ModelRow], int]:
-        """One page of models matching ``filters``."""
-        conditions: list[ColumnElement[bool]] = []
-        if filters.family is not None:
-            conditions.append(ModelRow.family == filters.family)
-        if filters.objective is not None:
-            conditions.append(ModelRow.objective == filters.objective)
-        if filters.domain is not None:
-            conditions.append(ModelRow.domain == filters.domain)
-        if filters.q:
-            pattern = f"%{_escape_like(filters.q)}%"
-            conditions.append(
-                or_(
-                    ModelRow.slug.ilike(pattern, escape="\\"),
-                    ModelRow.name.ilike(pattern, escape="\\"),
-                )
-            )
-        if filters.min_parameters is not None:
-            conditions.append(ModelRow.parameters >= filters.min_parameters)
-        if filters.max_parameters is not None:
-            conditions.append(ModelRow.parameters <= filters.max_parameters)
-        return self.page(conditions, sort, _MODEL_SORT_COLUMNS, limit=limit, offset=offset)
-
-
-@dataclass(frozen=True, slots=True)
-class HardwareFilter:
-    """Filters of the hardware listing."""
-
-    vendor: str | None = None
-    kind: str | None = None
-    min_memory_bytes: int | None = None
-
-
-_HARDWARE_SORT_COLUMNS: dict[str, InstrumentedAttribute[Any]] = {
-    "slug": HardwareRow.slug,
-    "memory_bytes": HardwareRow.memory_bytes,
-    "price_per_hour_usd": HardwareRow.price_per_hour_usd,
-}
 
 
 class HardwareRepository(SlugRepository[HardwareRow]):
@@ -160,19 +74,6 @@ class HardwareRepository(SlugRepository[HardwareRow]):
             .order_by(HardwareRow.memory_bytes, HardwareRow.slug)
         )
         return list(self._session.scalars(query).all())
-
-    def list(
-        self, filters: HardwareFilter, *, sort: str, limit: int, offset: int
-    ) -> tuple[Sequence[HardwareRow], int]:
-        """One page of accelerators matching ``filters``."""
-        conditions: list[ColumnElement[bool]] = []
-        if filters.vendor is not None:
-            conditions.append(func.lower(HardwareRow.vendor) == filters.vendor.lower())
-        if filters.kind is not None:
-            conditions.append(HardwareRow.kind == filters.kind)
-        if filters.min_memory_bytes is not None:
-            conditions.append(HardwareRow.memory_bytes >= filters.min_memory_bytes)
-        return self.page(conditions, sort, _HARDWARE_SORT_COLUMNS, limit=limit, offset=offset)
 
 
 class SeedLedger:
@@ -306,22 +207,27 @@ class PlanRepository:
         self._session.flush()
 
 
-#: (rows, sum of versions, newest update) of the model table, then of the hardware table.
-CatalogueFingerprint = tuple[int, int, datetime | None, int, int, datetime | None]
+#: (rows, sum of versions, newest change) of the model, hardware and fitted-law tables.
+CatalogueFingerprint = tuple[tuple[int, int, datetime | None], ...]
 
 
 def catalogue_fingerprint(session: Session) -> CatalogueFingerprint:
     """A cheap summary that changes whenever a catalogue row is added, changed or deleted.
 
     Every change bumps a row's version (the ORM's version counter), so the sum of versions
-    moves on each update, the count on each insert or delete.
+    moves on each update, the count on each insert or delete, and the newest timestamp when a
+    deletion and an insertion leave both as they were. One aggregate query per table.
     """
-    parts: list[Any] = []
-    for table in (ModelRow, HardwareRow):
+    parts: list[tuple[int, int, datetime | None]] = []
+    for table, changed in (
+        (ModelRow, ModelRow.updated_at),
+        (HardwareRow, HardwareRow.updated_at),
+        (ScalingLawRow, ScalingLawRow.created_at),
+    ):
         count, versions, newest = session.execute(
             select(
-                func.count(), func.coalesce(func.sum(table.version), 0), func.max(table.updated_at)
+                func.count(), func.coalesce(func.sum(table.version), 0), func.max(changed)
             ).select_from(table)
         ).one()
-        parts.extend((int(count), int(versions), newest))
-    return (parts[0], parts[1], parts[2], parts[3], parts[4], parts[5])
+        parts.append((int(count), int(versions), newest))
+    return tuple(parts)

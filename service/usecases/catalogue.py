@@ -76,10 +76,6 @@ class Catalogue(Generic[RowT, ReadT]):
             raise NotFound(f"No {self.noun} with slug '{slug}'.", field="path.slug")
         return row
 
-    def get(self, session: Session, slug: str) -> ReadT:
-        """One entry by slug."""
-        return self.to_read(self.row_for(session, slug))
-
     def create(self, session: Session, slug: str, body: BaseModel) -> ReadT:
         """Add an entry; 409 when the slug is taken."""
         repository = self.repository(session)

@@ -24,6 +24,7 @@ from service.domain.errors import DomainError
 from service.domain.hardware import GpuSpec
 from service.domain.hf_config import architecture_from_hf_config
 from service.domain.memory import MemoryConfig, estimate_memory
+from service.domain.scaling_laws import ScalingLaw
 from service.domain.types import Family, PositionEmbedding
 from service.persistence.repositories import ModelRepository
 from service.schemas.estimates import (
@@ -57,28 +58,43 @@ class CatalogueModel(Protocol):
     def architecture(self) -> dict[str, Any] | None: ...
 
 
+def _no_fitted_law(law_id: str) -> ScalingLaw | None:
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class Catalogues:
     """Where an estimate looks slugs up: ``model`` answers None when unknown; ``gpu`` raises
-    :class:`InvalidRequest` naming ``body.gpu``."""
+    :class:`InvalidRequest` naming ``body.gpu``; ``law`` finds a fitted scaling law (None when
+    unknown; the built-in laws are the code's). ``resolve``, when given, replaces
+    :func:`resolve_catalogue_model` for slugs (a snapshot remembers each slug's resolution)."""
 
     model: Callable[[str], CatalogueModel | None]
     gpu: Callable[[str], GpuSpec]
+    law: Callable[[str], ScalingLaw | None] = _no_fitted_law
+    resolve: Callable[[str], Resolution] | None = None
 
     @classmethod
     def of_session(cls, session: Session) -> Catalogues:
-        """The database's catalogues."""
+        """The database's catalogues (fitted laws are read by ``resolve_law`` itself)."""
         return cls(model=ModelRepository(session).get, gpu=partial(gpu_spec, session))
 
+    def resolve_slug(self, slug: str) -> Resolution:
+        """The catalogue model ``slug`` resolved for an estimate (422 naming ``body.model``)."""
+        if self.resolve is not None:
+            return self.resolve(slug)
+        return resolve_catalogue_model(slug, self.model(slug))
 
-def _catalogues(source: Session | Catalogues) -> Catalogues:
+
+def catalogues_of(source: Session | Catalogues) -> Catalogues:
+    """``source`` as :class:`Catalogues` (a session's are read from the database)."""
     return source if isinstance(source, Catalogues) else Catalogues.of_session(source)
 
 
 def lookup_gpu(source: Session | Catalogues, slug: str, field: str = "body.gpu") -> GpuSpec:
     """The accelerator ``slug`` from either catalogue source; unknown is a 422 naming ``field``."""
     try:
-        return _catalogues(source).gpu(slug)
+        return catalogues_of(source).gpu(slug)
     except InvalidRequest as error:
         raise InvalidRequest(error.detail, field=field) from error
 
@@ -103,6 +119,19 @@ def to_architecture(family: str, shape: dict[str, Any]) -> Architecture:
     architecture = Architecture(**values)
     validate_architecture(architecture)
     return architecture
+
+
+_FIELD_NAMES: dict[type[Any], tuple[str, ...]] = {}
+
+
+def _shallow(instance: Any) -> dict[str, Any]:
+    """A dataclass's fields by name, values not copied (``dataclasses.asdict`` deep-copies
+    recursively, ten times the cost, for flat records of numbers)."""
+    kind = type(instance)
+    names = _FIELD_NAMES.get(kind)
+    if names is None:
+        names = _FIELD_NAMES[kind] = tuple(f.name for f in fields(kind))
+    return {name: getattr(instance, name) for name in names}
 
 
 def _with_architecture(
@@ -135,34 +164,37 @@ def _prefixed(error: DomainError, prefix: str) -> InvalidRequest:
     return InvalidRequest(error.message, field=f"body.{field}")
 
 
+def resolve_catalogue_model(slug: str, row: CatalogueModel | None) -> Resolution:
+    """A catalogue entry (``None``: not in the catalogue) as counts and a shape; 422 naming
+    ``body.model`` when it is unknown or its stored shape is unusable."""
+    if row is None:
+        raise InvalidRequest(f"No model with slug '{slug}' in the catalogue.", field="body.model")
+    if row.architecture is None:
+        resolved = ResolvedModel(
+            source="catalogue",
+            slug=row.slug,
+            parameters=row.parameters,
+            active_parameters=row.parameters,
+            published_parameters=row.parameters,
+        )
+        return Resolution(resolved, None, row.training_tokens)
+    try:
+        architecture = to_architecture(row.family, row.architecture)
+    except (DomainError, TypeError, ValueError) as error:
+        raise InvalidRequest(
+            f"The catalogue entry '{row.slug}' has an unusable architecture: {error}",
+            field="body.model",
+        ) from error
+    resolved = _with_architecture(
+        "catalogue", architecture, slug=row.slug, published=row.parameters
+    )
+    return Resolution(resolved, architecture, row.training_tokens)
+
+
 def resolve_model(source: Session | Catalogues, spec: ModelSpec) -> Resolution:
     """Turn the request's model into counts and a shape (422 naming the field when unusable)."""
     if spec.model is not None:
-        row = _catalogues(source).model(spec.model)
-        if row is None:
-            raise InvalidRequest(
-                f"No model with slug '{spec.model}' in the catalogue.", field="body.model"
-            )
-        if row.architecture is None:
-            resolved = ResolvedModel(
-                source="catalogue",
-                slug=row.slug,
-                parameters=row.parameters,
-                active_parameters=row.parameters,
-                published_parameters=row.parameters,
-            )
-            return Resolution(resolved, None, row.training_tokens)
-        try:
-            architecture = to_architecture(row.family, row.architecture)
-        except (DomainError, TypeError, ValueError) as error:
-            raise InvalidRequest(
-                f"The catalogue entry '{row.slug}' has an unusable architecture: {error}",
-                field="body.model",
-            ) from error
-        resolved = _with_architecture(
-            "catalogue", architecture, slug=row.slug, published=row.parameters
-        )
-        return Resolution(resolved, architecture, row.training_tokens)
+        return catalogues_of(source).resolve_slug(spec.model)
     if spec.architecture is not None:
         shape = spec.architecture.model_dump(mode="json", exclude={"family"})
         try:
@@ -184,7 +216,7 @@ def resolve_model(source: Session | Catalogues, spec: ModelSpec) -> Resolution:
 
 def memory_estimate(source: Session | Catalogues, request: MemoryRequest) -> MemoryResponse:
     """Per-GPU memory for a configuration, checked against the chosen GPU."""
-    catalogues = _catalogues(source)
+    catalogues = catalogues_of(source)
     resolution = resolve_model(catalogues, request)
     gpu = catalogues.gpu(request.gpu)
     config = MemoryConfig(
@@ -218,7 +250,7 @@ def memory_estimate(source: Session | Catalogues, request: MemoryRequest) -> Mem
     return MemoryResponse(
         model=resolution.model,
         parameters=resolved.parameters,
-        per_gpu=PerGpuBytes(**asdict(estimate.per_gpu)),
+        per_gpu=PerGpuBytes(**_shallow(estimate.per_gpu)),
         cpu_offload_bytes=estimate.cpu_offload_bytes,
         gpu=gpu.slug,
         gpu_memory_bytes=gpu.memory_bytes,
@@ -238,7 +270,7 @@ def memory_estimate(source: Session | Catalogues, request: MemoryRequest) -> Mem
         sequence_length=resolved.sequence_length,
         convention=request.convention.value,
         activations=ActivationDetail(
-            **asdict(activations), architecture_derived=resolved.architecture_derived
+            **_shallow(activations), architecture_derived=resolved.architecture_derived
         ),
         assumptions=list(estimate.assumptions),
     )
@@ -246,7 +278,7 @@ def memory_estimate(source: Session | Catalogues, request: MemoryRequest) -> Mem
 
 def compute_estimate(source: Session | Catalogues, request: ComputeRequest) -> ComputeResponse:
     """FLOPs, GPU-hours, days, dollars and energy of a training run."""
-    catalogues = _catalogues(source)
+    catalogues = catalogues_of(source)
     resolution = resolve_model(catalogues, request)
     tokens = request.tokens if request.tokens is not None else resolution.training_tokens
     if tokens is None:

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
 from sqlalchemy.orm import Session
 
 from service.domain.compute import petaflop_s_day_equivalents
 from service.domain.hardware import GpuSpec
 from service.domain.types import Precision
-from service.persistence.repositories import HardwareFilter, HardwareRepository
+from service.persistence.repositories import HardwareRepository
 from service.persistence.tables import HardwareRow
-from service.schemas.common import Page
 from service.schemas.hardware import HardwareCreate, HardwareRead, HardwareReplace, PetaflopDay
 from service.usecases.catalogue import Catalogue
 from service.usecases.errors import InvalidRequest
+
+if TYPE_CHECKING:
+    from service.usecases.catalogue_cache import CatalogueSnapshot
 
 COLUMNS = (
     "name",
@@ -75,13 +80,30 @@ HARDWARE: Catalogue[HardwareRow, HardwareRead] = Catalogue(
 )
 
 
+@dataclass(frozen=True, slots=True)
+class HardwareFilter:
+    """Filters of the hardware listing; ``None`` means no filter."""
+
+    vendor: str | None = None
+    kind: str | None = None
+    min_memory_bytes: int | None = None
+
+
 def list_hardware(
-    session: Session, filters: HardwareFilter, *, sort: str, limit: int, offset: int
-) -> Page[HardwareRead]:
-    """A page of the hardware catalogue."""
-    rows, total = HardwareRepository(session).list(filters, sort=sort, limit=limit, offset=offset)
-    items = [to_read(row) for row in rows]
-    return Page[HardwareRead](items=items, total=total, limit=limit, offset=offset)
+    snapshot: CatalogueSnapshot, filters: HardwareFilter, *, sort: str, limit: int, offset: int
+) -> tuple[bytes, int]:
+    """A page of the hardware catalogue as JSON (a ``Page[HardwareRead]``) and the number of
+    matches; ``vendor`` is compared case-insensitively."""
+    vendor = filters.vendor.casefold() if filters.vendor is not None else None
+
+    def keep(item: HardwareRead) -> bool:
+        return (
+            (vendor is None or item.vendor.casefold() == vendor)
+            and (filters.kind is None or item.kind == filters.kind)
+            and (filters.min_memory_bytes is None or item.memory_bytes >= filters.min_memory_bytes)
+        )
+
+    return snapshot.hardware_page(keep, sort=sort, limit=limit, offset=offset)
 
 
 def to_gpu_spec(row: HardwareRow) -> GpuSpec:

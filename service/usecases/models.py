@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from sqlalchemy.orm import Session
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from service.domain.scaling import Verdict, chinchilla_check
 from service.domain.scaling_laws import DEFAULT_LAW_ID
-from service.persistence.repositories import ModelFilter, ModelRepository
 from service.persistence.tables import ModelRow
-from service.schemas.common import Page
 from service.schemas.models import ModelCreate, ModelRead, ModelReplace, family_alias
 from service.usecases.catalogue import Catalogue
 from service.usecases.errors import InvalidRequest
 from service.usecases.scaling import resolve_law
+
+if TYPE_CHECKING:
+    from service.usecases.catalogue_cache import CatalogueSnapshot
 
 COLUMNS = (
     "name",
@@ -59,8 +61,20 @@ MODELS: Catalogue[ModelRow, ModelRead] = Catalogue(
 )
 
 
+@dataclass(frozen=True, slots=True)
+class ModelFilter:
+    """Filters of the catalogue listing; ``None`` means no filter."""
+
+    family: str | None = None
+    objective: str | None = None
+    domain: str | None = None
+    q: str | None = None
+    min_parameters: int | None = None
+    max_parameters: int | None = None
+
+
 def list_models(
-    session: Session,
+    snapshot: CatalogueSnapshot,
     filters: ModelFilter,
     *,
     sort: str,
@@ -68,9 +82,12 @@ def list_models(
     offset: int,
     verdict: Verdict | None = None,
     law_id: str = DEFAULT_LAW_ID,
-) -> Page[ModelRead]:
-    """A page of the catalogue; ``verdict`` keeps models whose Chinchilla check under
-    ``law_id`` gives it (models without a published token count have no verdict)."""
+) -> tuple[bytes, int]:
+    """A page of the catalogue as JSON (a ``Page[ModelRead]``) and the number of matches.
+
+    ``q`` matches the slug or the name case-insensitively (Unicode case folding, the same on
+    every backend); ``verdict`` keeps models whose Chinchilla check under ``law_id`` gives it
+    (models without a published token count have no verdict)."""
     if (
         filters.min_parameters is not None
         and filters.max_parameters is not None
@@ -79,19 +96,27 @@ def list_models(
         raise InvalidRequest(
             "min_parameters is larger than max_parameters", field="query.min_parameters"
         )
-    repository = ModelRepository(session)
-    if verdict is None:
-        rows, total = repository.list(filters, sort=sort, limit=limit, offset=offset)
-    else:
-        # Verdicts are computed, not stored: filter the (small) catalogue in order, then page.
-        law = resolve_law(session, law_id, "query.law")
-        candidates, _ = repository.list(filters, sort=sort, limit=None, offset=0)
-        matching = [
-            row
-            for row in candidates
-            if row.training_tokens is not None
-            and chinchilla_check(row.parameters, row.training_tokens, law).verdict is verdict
-        ]
-        rows, total = matching[offset : offset + limit], len(matching)
-    items = [to_read(row) for row in rows]
-    return Page[ModelRead](items=items, total=total, limit=limit, offset=offset)
+    law = resolve_law(snapshot.catalogues, law_id, "query.law") if verdict is not None else None
+    needle = filters.q.casefold() if filters.q else None
+
+    def keep(model: ModelRead) -> bool:
+        if (
+            (filters.family is not None and model.family != filters.family)
+            or (filters.objective is not None and model.objective != filters.objective)
+            or (filters.domain is not None and model.domain != filters.domain)
+            or (filters.min_parameters is not None and model.parameters < filters.min_parameters)
+            or (filters.max_parameters is not None and model.parameters > filters.max_parameters)
+        ):
+            return False
+        if needle is not None and not (
+            needle in model.slug.casefold() or needle in model.name.casefold()
+        ):
+            return False
+        if law is None:
+            return True
+        return (
+            model.training_tokens is not None
+            and chinchilla_check(model.parameters, model.training_tokens, law).verdict is verdict
+        )
+
+    return snapshot.model_page(keep, sort=sort, limit=limit, offset=offset)

@@ -31,7 +31,7 @@ from service.domain.scaling_laws import (
 )
 from service.domain.svg import iso_flop_svg
 from service.domain.types import Precision
-from service.persistence.repositories import ModelRepository, ScalingLawRepository
+from service.persistence.repositories import ScalingLawRepository
 from service.persistence.tables import ScalingLawRow
 from service.schemas.scaling import (
     Band,
@@ -56,7 +56,7 @@ from service.schemas.scaling import (
     OptimalParametersResponse,
 )
 from service.usecases.errors import Conflict, InvalidRequest, NotFound, located
-from service.usecases.estimates import Catalogues, lookup_gpu
+from service.usecases.estimates import Catalogues, catalogues_of, lookup_gpu
 
 _DEFAULTS = {
     DEFAULT_LAW_ID: ["compute-optimal", "optimal-parameters", "chinchilla", "domain-plan"],
@@ -69,7 +69,8 @@ def law_ref(law: ScalingLaw) -> LawRef:
     return LawRef(id=law.id, citation=law.citation, constants=dict(law.constants))
 
 
-def _from_row(row: ScalingLawRow) -> ScalingLaw:
+def law_from_row(row: ScalingLawRow) -> ScalingLaw:
+    """A fitted law as the core's parametric law (Hoffmann et al. 2022, eq. 2)."""
     constants = row.constants
     return parametric_law(
         row.slug,
@@ -87,20 +88,24 @@ def _from_row(row: ScalingLawRow) -> ScalingLaw:
 def resolve_law(source: Session | Catalogues, law_id: str, field: str) -> ScalingLaw:
     """A built-in law, else a fitted one; an unknown id is a 422 naming ``field``.
 
-    Fitted laws live in the database: given :class:`Catalogues` (the command line's, with no
-    database), only the built-in laws resolve."""
+    Fitted laws live in the database, and in the API's catalogue snapshot; the command line's
+    :class:`Catalogues` (no database) knows none, so only the built-in laws resolve there."""
     builtin = BUILTIN_LAWS.get(law_id)
     if builtin is not None:
         return builtin
-    row = ScalingLawRepository(source).get(law_id) if isinstance(source, Session) else None
-    if row is None:
+    if isinstance(source, Catalogues):
+        fitted = source.law(law_id)
+    else:
+        row = ScalingLawRepository(source).get(law_id)
+        fitted = None if row is None else law_from_row(row)
+    if fitted is None:
         known = ", ".join(BUILTIN_LAWS)
         raise InvalidRequest(
             f"Unknown law '{law_id}'. Built-in laws: {known}; fitted laws are listed by "
             "GET /v1/scaling/laws.",
             field=field,
         )
-    return _from_row(row)
+    return fitted
 
 
 def _law_read(law: ScalingLaw, row: ScalingLawRow | None = None) -> LawRead:
@@ -123,7 +128,7 @@ def _law_read(law: ScalingLaw, row: ScalingLawRow | None = None) -> LawRead:
 def list_laws(session: Session) -> list[LawRead]:
     """Built-in laws first (in registry order), then fitted ones (oldest first)."""
     laws = [_law_read(law) for law in BUILTIN_LAWS.values()]
-    laws += [_law_read(_from_row(row), row) for row in ScalingLawRepository(session).all()]
+    laws += [_law_read(law_from_row(row), row) for row in ScalingLawRepository(session).all()]
     return laws
 
 
@@ -134,7 +139,7 @@ def get_law(session: Session, law_id: str) -> LawRead:
     row = ScalingLawRepository(session).get(law_id)
     if row is None:
         raise NotFound(f"No scaling law with id '{law_id}'.", field="path.law_id")
-    return _law_read(_from_row(row), row)
+    return _law_read(law_from_row(row), row)
 
 
 def fit_law(session: Session, request: LawFitRequest) -> LawRead:
@@ -174,7 +179,7 @@ def fit_law(session: Session, request: LawFitRequest) -> LawRead:
     except IntegrityError as error:
         session.rollback()
         raise taken from error
-    return _law_read(_from_row(row), row)
+    return _law_read(law_from_row(row), row)
 
 
 def delete_law(session: Session, law_id: str) -> None:
@@ -274,9 +279,9 @@ def optimal_for_budget(
     )
 
 
-def loss(session: Session, request: LossRequest) -> LossResponse:
+def loss(source: Session | Catalogues, request: LossRequest) -> LossResponse:
     """The loss a law predicts for N parameters trained on D tokens."""
-    law = resolve_law(session, request.law, "body.law")
+    law = resolve_law(source, request.law, "body.law")
     try:
         prediction = predict_loss(request.parameters, request.tokens, law)
     except DomainError as error:
@@ -294,10 +299,10 @@ def loss(session: Session, request: LossRequest) -> LossResponse:
 
 
 def optimal_parameters(
-    session: Session, request: OptimalParametersRequest
+    source: Session | Catalogues, request: OptimalParametersRequest
 ) -> OptimalParametersResponse:
     """The size compute-optimal for the tokens at hand; with a budget, the repetition plan."""
-    law = resolve_law(session, request.law, "body.law")
+    law = resolve_law(source, request.law, "body.law")
     tokens = request.tokens if request.tokens is not None else request.unique_tokens
     assert tokens is not None  # the schema's validator  # noqa: S101
     try:
@@ -346,10 +351,10 @@ def _point(point: IsoFlopPoint) -> IsoFlopPointOut:
 
 
 def isoflop(
-    session: Session, compute_flops: float, law_id: str, points: int, span: float
+    source: Session | Catalogues, compute_flops: float, law_id: str, points: int, span: float
 ) -> IsoFlopResponse:
     """Points of the iso-FLOP curve and its minimum."""
-    law = resolve_law(session, law_id, "query.law")
+    law = resolve_law(source, law_id, "query.law")
     try:
         curve = iso_flop_curve(compute_flops, law, points=points, span=span)
     except DomainError as error:
@@ -369,10 +374,10 @@ def isoflop(
 
 
 def isoflop_chart(
-    session: Session, compute_flops: Sequence[float], law_id: str, points: int
+    source: Session | Catalogues, compute_flops: Sequence[float], law_id: str, points: int
 ) -> str:
     """The iso-FLOP curves of several budgets as one SVG chart."""
-    law = resolve_law(session, law_id, "query.law")
+    law = resolve_law(source, law_id, "query.law")
     try:
         curves = [iso_flop_curve(flops, law, points=points) for flops in compute_flops]
         return iso_flop_svg(curves, title=f"Iso-FLOP curves under {law.id}")
@@ -381,18 +386,18 @@ def isoflop_chart(
 
 
 def check_model(
-    session: Session, slug: str, law_id: str, loss_law_id: str | None
+    source: Session | Catalogues, slug: str, law_id: str, loss_law_id: str | None
 ) -> ChinchillaCheckResponse:
     """Was a catalogue model trained compute-optimally under ``law``?"""
-    row = ModelRepository(session).get(slug)
+    row = catalogues_of(source).model(slug)
     if row is None:
         raise NotFound(f"No model with slug '{slug}' in the catalogue.", field="path.slug")
     if row.training_tokens is None:
         raise InvalidRequest(
             f"'{slug}' has no published training token count to check.", field="path.slug"
         )
-    law = resolve_law(session, law_id, "query.law")
-    loss_law = resolve_law(session, loss_law_id, "query.loss_law") if loss_law_id else None
+    law = resolve_law(source, law_id, "query.law")
+    loss_law = resolve_law(source, loss_law_id, "query.loss_law") if loss_law_id else None
     try:
         check = chinchilla_check(row.parameters, row.training_tokens, law, loss_law=loss_law)
     except DomainError as error:
@@ -427,11 +432,11 @@ def check_model(
     )
 
 
-def domain_plan(session: Session, request: DomainPlanRequest) -> DomainPlanResponse:
+def domain_plan(source: Session | Catalogues, request: DomainPlanRequest) -> DomainPlanResponse:
     """Size a domain-adapted model the way BloombergGPT was sized."""
-    law = resolve_law(session, request.law, "body.law")
-    loss_law = resolve_law(session, request.loss_law, "body.loss_law") if request.loss_law else None
-    flops, notes = budget_to_flops(session, request)
+    law = resolve_law(source, request.law, "body.law")
+    loss_law = resolve_law(source, request.loss_law, "body.loss_law") if request.loss_law else None
+    flops, notes = budget_to_flops(source, request)
     try:
         plan = plan_domain_adaptation(
             domain_tokens=request.domain_tokens,

@@ -7,7 +7,11 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
 
+from service.persistence.repositories import ModelRepository
+from service.schemas.common import Page
+from service.schemas.models import ModelRead
 from tests.conftest import make_settings
 
 PROBLEM = "application/problem+json"
@@ -377,3 +381,83 @@ def test_conditional_get_answers_304(client: TestClient) -> None:
         "/v1/hardware/a100-80gb", headers={"If-None-Match": hardware.headers["etag"]}
     )
     assert cached.status_code == 304
+
+
+class TestSnapshotReads:
+    """Catalogue reads come from the process's snapshot; a revalidating request sees the
+    database. The test's transaction stands in for another replica's write: it changes the
+    rows behind the app's back, as a write through another process would."""
+
+    @pytest.mark.parametrize(
+        "headers",
+        [
+            {"Cache-Control": "no-cache"},
+            {"Cache-Control": "max-age=0"},
+            {"Cache-Control": "private, No-Cache"},
+            {"Pragma": "no-cache"},
+        ],
+    )
+    def test_another_replicas_write_shows_once_revalidated(
+        self, client: TestClient, db_session: Session, headers: dict[str, str]
+    ) -> None:
+        before = client.get("/v1/models/llama-7b")
+        row = ModelRepository(db_session).get("llama-7b")
+        assert row is not None
+        row.year = 1999
+        db_session.flush()  # the version moves: the fingerprint with it
+
+        stale = client.get("/v1/models/llama-7b")
+        assert stale.json()["year"] == before.json()["year"] == 2023
+        assert stale.headers["etag"] == before.headers["etag"]
+        assert client.get("/v1/models", params={"q": "llama-7b"}).json()["items"][0]["year"] == 2023
+
+        fresh = client.get("/v1/models/llama-7b", headers=headers)
+        assert fresh.json()["year"] == 1999
+        assert fresh.headers["etag"] == f'"v{row.version}"' != before.headers["etag"]
+        # Revalidated for everyone in this process.
+        assert client.get("/v1/models", params={"q": "llama-7b"}).json()["items"][0]["year"] == 1999
+
+    def test_other_cache_directives_do_not_revalidate(
+        self, client: TestClient, db_session: Session
+    ) -> None:
+        row = ModelRepository(db_session).get("gpt2")
+        assert row is not None
+        row.year = 1999
+        db_session.flush()
+        for value in ("max-age=60", "no-store-ish", "private"):
+            response = client.get("/v1/models/gpt2", headers={"Cache-Control": value})
+            assert response.json()["year"] == 2019, value
+
+    def test_missing_values_sort_last_both_ways_then_by_slug(
+        self, client: TestClient, auth: Any
+    ) -> None:
+        for slug in ("zz-undated", "aa-undated"):  # no year, no token count
+            assert client.post("/v1/models", json=new_model(slug), headers=auth).status_code == 201
+        for sort in ("training_tokens", "-training_tokens", "year", "-year"):
+            items = client.get("/v1/models", params={"sort": sort, "limit": 100}).json()["items"]
+            key = sort.lstrip("-")
+            present = [item for item in items if item[key] is not None]
+            missing = [item for item in items if item[key] is None]
+            assert missing, f"the catalogue has entries without {key}"
+            assert items == present + missing, sort
+            descending = sort.startswith("-")
+            expected = sorted(present, key=lambda item: item["slug"])
+            expected.sort(key=lambda item: item[key], reverse=descending)
+            assert present == expected, sort
+            assert missing == sorted(missing, key=lambda item: item["slug"]), sort
+
+    def test_text_search_folds_case_beyond_ascii(self, client: TestClient, auth: Any) -> None:
+        body = new_model("uebermodell", name="Übermodell-ß")
+        assert client.post("/v1/models", json=body, headers=auth).status_code == 201
+        for q in ("übermodell", "ÜBERMODELL", "ss", "-SS"):
+            slugs = [
+                item["slug"] for item in client.get("/v1/models", params={"q": q}).json()["items"]
+            ]
+            assert "uebermodell" in slugs, q
+
+    def test_a_page_is_the_documented_schema(self, client: TestClient) -> None:
+        response = client.get("/v1/models", params={"limit": 7, "offset": 3, "sort": "-name"})
+        assert response.headers["content-type"] == "application/json"
+        page = Page[ModelRead].model_validate_json(response.content)
+        assert json.loads(page.model_dump_json()) == response.json()
+        assert (page.limit, page.offset, len(page.items)) == (7, 3, 7)

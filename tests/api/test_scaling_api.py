@@ -205,8 +205,14 @@ def test_fit_store_and_use_your_own_law(client: TestClient, auth: dict[str, str]
     assert_problem(client.post("/v1/scaling/laws", json=body, headers=auth), 409, "body.id")
     builtin = {**body, "id": "epoch-2024"}
     assert_problem(client.post("/v1/scaling/laws", json=builtin, headers=auth), 409)
+    assert client.get("/v1/models/chinchilla-70b/chinchilla", params={"law": "my-sweep"}).is_success
     assert client.delete("/v1/scaling/laws/my-sweep", headers=auth).status_code == 204
     assert_problem(client.delete("/v1/scaling/laws/epoch-2024", headers=auth), 409)
+    # Gone from every answer at once (the catalogue snapshot follows the write).
+    gone = {"parameters": 1e9, "tokens": 2e10, "law": "my-sweep"}
+    assert_problem(client.post("/v1/scaling/loss", json=gone), 422, "body.law")
+    listing = client.get("/v1/models", params={"verdict": "under-trained", "law": "my-sweep"})
+    assert_problem(listing, 422, "query.law")
 
 
 @pytest.mark.parametrize(

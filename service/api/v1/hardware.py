@@ -13,11 +13,11 @@ from service.api.deps import (
     PreconditionDep,
     SessionDep,
     SlugPath,
+    SnapshotDep,
     not_modified,
 )
 from service.api.pagination import link_header
 from service.api.problems import problem_responses
-from service.persistence.repositories import HardwareFilter
 from service.schemas.common import Page
 from service.schemas.hardware import (
     HardwareCreate,
@@ -28,7 +28,8 @@ from service.schemas.hardware import (
     HardwareSort,
 )
 from service.usecases import hardware as usecase
-from service.usecases.hardware import HARDWARE
+from service.usecases.errors import NotFound
+from service.usecases.hardware import HARDWARE, HardwareFilter
 from service.usecases.preconditions import etag
 
 router = APIRouter(prefix="/v1/hardware", tags=["hardware"])
@@ -43,44 +44,46 @@ def _with_etag(response: Response, item: HardwareRead) -> HardwareRead:
     "",
     summary="List accelerators",
     description="GPUs and TPUs with memory, dense peak TFLOP/s by precision (sparse peaks kept "
-    "apart), bandwidths, power and a dated default price, each with sources.",
-    responses=problem_responses(422),
+    "apart), bandwidths, power and a dated default price, each with sources. Served from the "
+    "catalogue snapshot; `Cache-Control: no-cache` revalidates it first.",
+    response_model=Page[HardwareRead],
+    responses=problem_responses(422, 503),
 )
-def list_hardware(
+async def list_hardware(
     request: Request,
-    response: Response,
-    session: SessionDep,
+    snapshot: SnapshotDep,
     page: PageDep,
     vendor: Annotated[str | None, Query(max_length=64, examples=["NVIDIA"])] = None,
     kind: Annotated[HardwareKind | None, Query()] = None,
     min_memory_bytes: Annotated[int | None, Query(ge=1, le=2**50)] = None,
     sort: Annotated[HardwareSort, Query()] = HardwareSort.SLUG,
-) -> Page[HardwareRead]:
+) -> Response:
     filters = HardwareFilter(vendor=vendor, kind=kind, min_memory_bytes=min_memory_bytes)
-    result = usecase.list_hardware(
-        session, filters, sort=sort.value, limit=page.limit, offset=page.offset
+    body, total = usecase.list_hardware(
+        snapshot, filters, sort=sort.value, limit=page.limit, offset=page.offset
     )
-    response.headers["Link"] = link_header(
-        request.url, total=result.total, limit=page.limit, offset=page.offset
-    )
-    return result
+    links = link_header(request.url, total=total, limit=page.limit, offset=page.offset)
+    return Response(body, media_type="application/json", headers={"Link": links})
 
 
 @router.get(
     "/{slug}",
     summary="Get one accelerator",
-    description="With a strong `ETag` for updates.",
+    description="With a strong `ETag` for updates; `Cache-Control: no-cache` reads the latest "
+    "version written through any replica.",
     response_model=HardwareRead,
     responses={
         304: {"description": "Not Modified: If-None-Match names the current ETag."},
-        **problem_responses(404, 422),
+        **problem_responses(404, 422, 503),
     },
 )
-def get_hardware(
-    slug: SlugPath, request: Request, response: Response, session: SessionDep
-) -> HardwareRead | Response:
-    item = HARDWARE.get(session, slug)
-    return not_modified(request, etag(item.version)) or _with_etag(response, item)
+async def get_hardware(slug: SlugPath, request: Request, snapshot: SnapshotDep) -> Response:
+    entry = snapshot.hardware_table.get(slug)
+    if entry is None:
+        raise NotFound(f"No accelerator with slug '{slug}'.", field="path.slug")
+    return not_modified(request, entry.etag) or Response(
+        entry.json, media_type="application/json", headers={"ETag": entry.etag}
+    )
 
 
 @router.post(

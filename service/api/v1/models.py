@@ -9,10 +9,12 @@ from fastapi import APIRouter, Query, Request, Response, status
 from service.api.deps import (
     ApiKeyDep,
     CatalogueChangedDep,
+    CataloguesDep,
     PageDep,
     PreconditionDep,
     SessionDep,
     SlugPath,
+    SnapshotDep,
     not_modified,
 )
 from service.api.pagination import link_header
@@ -20,12 +22,12 @@ from service.api.problems import problem_responses
 from service.domain.scaling import Verdict
 from service.domain.scaling_laws import DEFAULT_LAW_ID, DEFAULT_LOSS_LAW_ID
 from service.domain.types import Family, Objective
-from service.persistence.repositories import ModelFilter
 from service.schemas.common import Page
 from service.schemas.models import ModelCreate, ModelPatch, ModelRead, ModelReplace, ModelSort
 from service.schemas.scaling import ChinchillaCheckResponse
 from service.usecases import models as usecase
-from service.usecases.models import MODELS
+from service.usecases.errors import NotFound
+from service.usecases.models import MODELS, ModelFilter
 from service.usecases.preconditions import etag
 from service.usecases.scaling import check_model
 
@@ -40,14 +42,16 @@ def _with_etag(response: Response, model: ModelRead) -> ModelRead:
 @router.get(
     "",
     summary="List catalogue models",
-    description="Filter, sort and page through the catalogue. Deterministic order: the sort key, "
-    "then the slug. `Link` headers give first/prev/next/last pages.",
-    responses=problem_responses(422),
+    description="Filter, sort and page through the catalogue. Deterministic order: the sort key "
+    "(missing values last), then the slug. `Link` headers give first/prev/next/last pages. "
+    "Served from the process's catalogue snapshot; `Cache-Control: no-cache` revalidates it "
+    "against the database first (see the README, Scaling out).",
+    response_model=Page[ModelRead],
+    responses=problem_responses(422, 503),
 )
-def list_models(
+async def list_models(
     request: Request,
-    response: Response,
-    session: SessionDep,
+    snapshot: SnapshotDep,
     page: PageDep,
     family: Annotated[Family | None, Query(description="Architecture family.")] = None,
     objective: Annotated[Objective | None, Query(description="Pre-training objective.")] = None,
@@ -68,7 +72,7 @@ def list_models(
     law: Annotated[
         str, Query(min_length=1, max_length=64, description="Law for the verdict filter.")
     ] = DEFAULT_LAW_ID,
-) -> Page[ModelRead]:
+) -> Response:
     filters = ModelFilter(
         family=family,
         objective=objective,
@@ -77,8 +81,8 @@ def list_models(
         min_parameters=min_parameters,
         max_parameters=max_parameters,
     )
-    result = usecase.list_models(
-        session,
+    body, total = usecase.list_models(
+        snapshot,
         filters,
         sort=sort.value,
         limit=page.limit,
@@ -86,28 +90,29 @@ def list_models(
         verdict=verdict,
         law_id=law,
     )
-    response.headers["Link"] = link_header(
-        request.url, total=result.total, limit=page.limit, offset=page.offset
-    )
-    return result
+    links = link_header(request.url, total=total, limit=page.limit, offset=page.offset)
+    return Response(body, media_type="application/json", headers={"Link": links})
 
 
 @router.get(
     "/{slug}",
     summary="Get one model",
     description="The model with its published figures and sources. The `ETag` header is needed "
-    "for updates and deletes (`If-Match`).",
+    "for updates and deletes (`If-Match`); send `Cache-Control: no-cache` to read the latest "
+    "version written through any replica.",
     response_model=ModelRead,
     responses={
         304: {"description": "Not Modified: If-None-Match names the current ETag."},
-        **problem_responses(404, 422),
+        **problem_responses(404, 422, 503),
     },
 )
-def get_model(
-    slug: SlugPath, request: Request, response: Response, session: SessionDep
-) -> ModelRead | Response:
-    item = MODELS.get(session, slug)
-    return not_modified(request, etag(item.version)) or _with_etag(response, item)
+async def get_model(slug: SlugPath, request: Request, snapshot: SnapshotDep) -> Response:
+    entry = snapshot.model_table.get(slug)
+    if entry is None:
+        raise NotFound(f"No model with slug '{slug}'.", field="path.slug")
+    return not_modified(request, entry.etag) or Response(
+        entry.json, media_type="application/json", headers={"ETag": entry.etag}
+    )
 
 
 @router.post(
@@ -194,9 +199,9 @@ def delete_model(
     "a verdict (under-trained, near-optimal, over-trained) with the band that decides it.",
     responses=problem_responses(404, 422),
 )
-def chinchilla(
+async def chinchilla(
     slug: SlugPath,
-    session: SessionDep,
+    catalogues: CataloguesDep,
     law: Annotated[
         str, Query(min_length=1, max_length=64, description="Law id (GET /v1/scaling/laws).")
     ] = DEFAULT_LAW_ID,
@@ -204,4 +209,4 @@ def chinchilla(
         str | None, Query(min_length=1, max_length=64, description="Law for predicted losses.")
     ] = DEFAULT_LOSS_LAW_ID,
 ) -> ChinchillaCheckResponse:
-    return check_model(session, slug, law, loss_law)
+    return check_model(catalogues, slug, law, loss_law)

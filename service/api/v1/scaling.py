@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response, status
 
-from service.api.deps import ApiKeyDep, SessionDep
+from service.api.deps import ApiKeyDep, CatalogueChangedDep, CataloguesDep, SessionDep
 from service.api.problems import problem_responses
 from service.domain.scaling_laws import DEFAULT_LOSS_LAW_ID
 from service.schemas.scaling import (
@@ -76,8 +76,14 @@ def get_law(law_id: LawPath, session: SessionDep) -> LawRead:
     dependencies=[ApiKeyDep],
     responses=problem_responses(401, 409, 422),
 )
-def fit_law(request: LawFitRequest, response: Response, session: SessionDep) -> LawRead:
+def fit_law(
+    request: LawFitRequest,
+    response: Response,
+    session: SessionDep,
+    changed: CatalogueChangedDep,
+) -> LawRead:
     law = usecase.fit_law(session, request)
+    changed()
     response.headers["Location"] = f"/v1/scaling/laws/{law.id}"
     return law
 
@@ -90,8 +96,9 @@ def fit_law(request: LawFitRequest, response: Response, session: SessionDep) -> 
     dependencies=[ApiKeyDep],
     responses=problem_responses(401, 404, 409, 422),
 )
-def delete_law(law_id: LawPath, session: SessionDep) -> Response:
+def delete_law(law_id: LawPath, session: SessionDep, changed: CatalogueChangedDep) -> Response:
     usecase.delete_law(session, law_id)
+    changed()
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -103,8 +110,10 @@ def delete_law(law_id: LawPath, session: SessionDep) -> Response:
     "chinchilla-approach1 (Hoffmann et al. 2022, Table 3).",
     responses=problem_responses(422),
 )
-def compute_optimal(request: ComputeOptimalRequest, session: SessionDep) -> ComputeOptimalResponse:
-    return usecase.optimal_for_budget(session, request)
+async def compute_optimal(
+    request: ComputeOptimalRequest, catalogues: CataloguesDep
+) -> ComputeOptimalResponse:
+    return usecase.optimal_for_budget(catalogues, request)
 
 
 @router.post(
@@ -113,8 +122,8 @@ def compute_optimal(request: ComputeOptimalRequest, session: SessionDep) -> Comp
     description="L(N, D) and its terms under a law that predicts loss (default epoch-2024).",
     responses=problem_responses(422),
 )
-def predicted_loss(request: LossRequest, session: SessionDep) -> LossResponse:
-    return usecase.loss(session, request)
+async def predicted_loss(request: LossRequest, catalogues: CataloguesDep) -> LossResponse:
+    return usecase.loss(catalogues, request)
 
 
 @router.post(
@@ -125,10 +134,10 @@ def predicted_loss(request: LossRequest, session: SessionDep) -> LossResponse:
     "unique data are worth it and the effective data (Muennighoff et al. 2023, eq. 5).",
     responses=problem_responses(422),
 )
-def optimal_parameters(
-    request: OptimalParametersRequest, session: SessionDep
+async def optimal_parameters(
+    request: OptimalParametersRequest, catalogues: CataloguesDep
 ) -> OptimalParametersResponse:
-    return usecase.optimal_parameters(session, request)
+    return usecase.optimal_parameters(catalogues, request)
 
 
 @router.get(
@@ -138,8 +147,8 @@ def optimal_parameters(
     "for plotting (Hoffmann et al. 2022, Approach 2).",
     responses=problem_responses(422),
 )
-def isoflop(
-    session: SessionDep,
+async def isoflop(
+    catalogues: CataloguesDep,
     compute_flops: ComputeQuery,
     law: LawQuery = DEFAULT_LOSS_LAW_ID,
     points: Annotated[int, Query(ge=5, le=1001)] = 41,
@@ -147,7 +156,7 @@ def isoflop(
         10.0
     ),
 ) -> IsoFlopResponse:
-    return usecase.isoflop(session, compute_flops, law, points, span)
+    return usecase.isoflop(catalogues, compute_flops, law, points, span)
 
 
 @router.get(
@@ -161,8 +170,8 @@ def isoflop(
         **problem_responses(422),
     },
 )
-def isoflop_chart(
-    session: SessionDep,
+async def isoflop_chart(
+    catalogues: CataloguesDep,
     compute_flops: Annotated[
         list[Annotated[float, Query(gt=0, le=1e36)]],
         Query(min_length=1, max_length=7, description="Budgets in FLOPs (repeatable)."),
@@ -170,7 +179,7 @@ def isoflop_chart(
     law: LawQuery = DEFAULT_LOSS_LAW_ID,
     points: Annotated[int, Query(ge=5, le=401)] = 61,
 ) -> Response:
-    svg = usecase.isoflop_chart(session, compute_flops, law, points)
+    svg = usecase.isoflop_chart(catalogues, compute_flops, law, points)
     return Response(svg, media_type="image/svg+xml")
 
 
@@ -182,5 +191,5 @@ def isoflop_chart(
     "the alternatives (unlimited data; repeating domain data).",
     responses=problem_responses(422),
 )
-def domain_plan(request: DomainPlanRequest, session: SessionDep) -> DomainPlanResponse:
-    return usecase.domain_plan(session, request)
+async def domain_plan(request: DomainPlanRequest, catalogues: CataloguesDep) -> DomainPlanResponse:
+    return usecase.domain_plan(catalogues, request)
