@@ -167,16 +167,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         not_json=_not_json,
     )
     install_problem_handlers(app)
-    if settings.docs_enabled:
-        install_docs(app)
-    app.include_router(health.router)
-    app.include_router(plans.router)
-    app.include_router(planner.router)
+    # Routes are matched in order, router after router (about 10 µs of CPU for each router a
+    # request passes on the way to its own, bench/README.md): the busiest first; the paths do
+    # not overlap, so the order changes nothing else.
     app.include_router(estimates.router)
     app.include_router(models.router)
-    app.include_router(hardware.router)
-    app.include_router(numerics.router)
     app.include_router(scaling.router)
+    app.include_router(hardware.router)
+    app.include_router(plans.router)
+    app.include_router(planner.router)
+    app.include_router(numerics.router)
+    app.include_router(health.router)
+    if settings.docs_enabled:
+        install_docs(app)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

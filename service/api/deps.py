@@ -205,9 +205,10 @@ async def get_snapshot(request: Request) -> CatalogueSnapshot:
 SnapshotDep = Annotated[CatalogueSnapshot, Depends(get_snapshot)]
 
 
-async def get_catalogues(snapshot: SnapshotDep) -> Catalogues:
-    """The snapshot's lookups, for estimates and scaling answers (no database round trip)."""
-    return snapshot.catalogues
+async def get_catalogues(request: Request) -> Catalogues:
+    """The snapshot's lookups, for estimates and scaling answers (no database round trip);
+    revalidated first on ``Cache-Control: no-cache`` like every snapshot read."""
+    return (await get_snapshot(request)).catalogues
 
 
 CataloguesDep = Annotated[Catalogues, Depends(get_catalogues)]
