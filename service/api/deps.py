@@ -11,7 +11,6 @@ from typing import Annotated, Any
 from fastapi import Depends, Header, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 
 from service.api.middleware import BODY_METHODS, is_json_media_type
 from service.config import Settings
@@ -193,7 +192,7 @@ async def get_snapshot(request: Request) -> CatalogueSnapshot:
     database error, see ``service.api.problems``)."""
     cache = request.app.state.catalogue
     if wants_revalidation(request):
-        await run_in_threadpool(cache.refresh)  # an unreachable database: 503, Retry-After
+        await cache.revalidate()  # an unreachable database: 503, Retry-After
     snapshot: CatalogueSnapshot | None = cache.snapshot
     if snapshot is None:
         raise ServiceUnavailable(

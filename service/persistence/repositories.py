@@ -218,16 +218,20 @@ def catalogue_fingerprint(session: Session) -> CatalogueFingerprint:
     moves on each update, the count on each insert or delete, and the newest timestamp when a
     deletion and an insertion leave both as they were. One aggregate query per table.
     """
-    parts: list[tuple[int, int, datetime | None]] = []
-    for table, changed in (
+    tables = (
         (ModelRow, ModelRow.updated_at),
         (HardwareRow, HardwareRow.updated_at),
         (ScalingLawRow, ScalingLawRow.created_at),
-    ):
-        count, versions, newest = session.execute(
-            select(
-                func.count(), func.coalesce(func.sum(table.version), 0), func.max(changed)
-            ).select_from(table)
-        ).one()
-        parts.append((int(count), int(versions), newest))
-    return tuple(parts)
+    )
+    # One statement of scalar subqueries: one round trip however many tables.
+    columns = [
+        select(aggregate).select_from(table).scalar_subquery()
+        for table, changed in tables
+        for aggregate in (
+            func.count(),
+            func.coalesce(func.sum(table.version), 0),
+            func.max(changed),
+        )
+    ]
+    row = session.execute(select(*columns)).one()
+    return tuple((int(row[i]), int(row[i + 1]), row[i + 2]) for i in range(0, len(row), 3))

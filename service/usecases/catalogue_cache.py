@@ -209,6 +209,10 @@ class CatalogueCache:
         # always leaves a snapshot that includes its write (a slower, older load cannot
         # overwrite a newer one).
         self._lock = threading.Lock()
+        # Revalidations requested by reads (event-loop side, see ``revalidate``).
+        self._started = 0
+        self._inflight: asyncio.Future[bool] | None = None
+        self._inflight_number = 0
 
     @property
     def snapshot(self) -> CatalogueSnapshot | None:
@@ -223,6 +227,32 @@ class CatalogueCache:
                 return False
             self._snapshot = load_snapshot(session)
             return True
+
+    async def revalidate(self) -> None:
+        """Refresh for a read that asked to revalidate, sharing the work with the reads that ask
+        at the same time: a caller waits for a refresh that started after it arrived (so it sees
+        every write committed before it asked), joining one already started for another caller
+        when there is one, else starting it. Under a burst of such reads this runs about one
+        refresh at a time instead of one each. Database errors reach every caller that shared
+        the refresh; a caller that goes away does not cancel it for the others."""
+        arrived = self._started
+        while True:
+            # A finished refresh whose callback has not run yet counts as none in flight.
+            if self._inflight is None or self._inflight.done():
+                self._started += 1
+                self._inflight_number = self._started
+                self._inflight = asyncio.ensure_future(run_in_threadpool(self.refresh))
+                self._inflight.add_done_callback(self._finished)
+            inflight, number = self._inflight, self._inflight_number
+            await asyncio.shield(inflight)
+            if number > arrived:
+                return
+
+    def _finished(self, done: asyncio.Future[bool]) -> None:
+        if self._inflight is done:
+            self._inflight = None
+        if not done.cancelled():
+            done.exception()  # retrieved: an error reaches the waiters, not the loop's log
 
     async def keep_fresh(self, stop: asyncio.Event) -> None:
         """Revalidate every ``refresh_s`` seconds until ``stop`` is set; a refresh in progress

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from service.app import create_app
@@ -130,3 +132,90 @@ def test_estimates_before_the_first_load_are_503() -> None:
         response = client.post("/v1/estimates/memory", json={"parameters": 10**9})
         assert response.status_code == 503
         assert response.headers["content-type"] == "application/problem+json"
+
+
+class CountingSessions:
+    """The engine's sessions, counted; ``hold`` blocks the next one until ``release``."""
+
+    def __init__(self, engine: Any) -> None:
+        self._sessions = create_session_factory(engine)
+        self.opened = 0
+        self.hold = threading.Event()
+        self.holding = threading.Event()
+        self.release = threading.Event()
+        self.fail: Exception | None = None
+
+    def __call__(self) -> Session:
+        self.opened += 1
+        if self.hold.is_set():
+            self.hold.clear()
+            self.holding.set()
+            assert self.release.wait(30)
+        if self.fail is not None:
+            raise self.fail
+        return self._sessions()
+
+
+def test_concurrent_revalidations_share_refreshes(migrated: Any) -> None:
+    _, engine = migrated
+    sessions = CountingSessions(engine)
+    cache = CatalogueCache(sessions, refresh_s=3600)
+    cache.refresh()
+    sessions.opened = 0
+
+    async def burst() -> None:
+        await asyncio.gather(*(cache.revalidate() for _ in range(50)))
+
+    asyncio.run(burst())
+    # The first caller starts a refresh; the 49 that arrived meanwhile share one more.
+    assert 1 <= sessions.opened <= 2
+
+
+def test_a_revalidation_waits_for_a_refresh_that_began_after_it_arrived(migrated: Any) -> None:
+    """A write committed before the read asked must show, even when a refresh that began
+    before the write is still running: joining that one would answer stale."""
+    _, engine = migrated
+    sessions = CountingSessions(engine)
+    cache = CatalogueCache(sessions, refresh_s=3600)
+    cache.refresh()
+
+    async def scenario() -> int | None:
+        sessions.hold.set()
+        early = asyncio.create_task(cache.revalidate())  # its refresh blocks before reading
+        await asyncio.to_thread(sessions.holding.wait, 30)
+        with Session(engine) as other:  # another replica writes, and commits
+            other.execute(
+                update(ModelRow)
+                .where(ModelRow.slug == "gpt2")
+                .values(training_tokens=456, version=ModelRow.version + 1)
+            )
+            other.commit()
+        late = asyncio.create_task(cache.revalidate())  # asks after the commit
+        await asyncio.sleep(0.05)
+        sessions.release.set()
+        await asyncio.gather(early, late)
+        assert cache.snapshot is not None
+        return cache.snapshot.models["gpt2"].training_tokens
+
+    assert asyncio.run(scenario()) == 456
+
+
+def test_a_failed_revalidation_reaches_every_caller_and_the_next_one_retries(
+    migrated: Any,
+) -> None:
+    _, engine = migrated
+    sessions = CountingSessions(engine)
+    cache = CatalogueCache(sessions, refresh_s=3600)
+    cache.refresh()
+    sessions.fail = OperationalError("SELECT 1", {}, Exception("database is down"))
+
+    async def burst() -> list[BaseException | None]:
+        return await asyncio.gather(
+            *(cache.revalidate() for _ in range(10)), return_exceptions=True
+        )
+
+    outcomes = asyncio.run(burst())
+    assert all(isinstance(outcome, OperationalError) for outcome in outcomes)
+    sessions.fail = None
+    asyncio.run(cache.revalidate())
+    assert cache.snapshot is not None
