@@ -9,6 +9,7 @@ from typing import Annotated, Self
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 from pydantic.config import JsonDict
 
+from service.schemas.common import PageQuery
 from service.schemas.fields import FiniteFloat, LongText, ShortText, Slug, Source
 
 Tflops = Annotated[FiniteFloat, Field(gt=0, le=1e6)]
@@ -162,3 +163,12 @@ class HardwareSort(StrEnum):
     MEMORY_DESC = "-memory_bytes"
     PRICE = "price_per_hour_usd"
     PRICE_DESC = "-price_per_hour_usd"
+
+
+class HardwareQuery(PageQuery):
+    """The query string of ``GET /v1/hardware``."""
+
+    vendor: str | None = Field(default=None, max_length=64, examples=["NVIDIA"])
+    kind: HardwareKind | None = None
+    min_memory_bytes: int | None = Field(default=None, ge=1, le=2**50)
+    sort: HardwareSort = HardwareSort.SLUG

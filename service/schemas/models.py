@@ -16,7 +16,10 @@ from pydantic import (
     model_validator,
 )
 
+from service.domain.scaling import Verdict
+from service.domain.scaling_laws import DEFAULT_LAW_ID
 from service.domain.types import FAMILY_ALIASES, Family, Objective, PositionEmbedding
+from service.schemas.common import PageQuery
 from service.schemas.fields import (
     Dimension,
     LongText,
@@ -238,3 +241,30 @@ class ModelSort(StrEnum):
     TRAINING_TOKENS_DESC = "-training_tokens"
     CREATED_AT = "created_at"
     CREATED_AT_DESC = "-created_at"
+
+
+class ModelQuery(PageQuery):
+    """The query string of ``GET /v1/models``."""
+
+    family: Family | None = Field(default=None, description="Architecture family.")
+    objective: Objective | None = Field(default=None, description="Pre-training objective.")
+    domain: str | None = Field(
+        default=None, max_length=64, description="Domain, e.g. general or finance."
+    )
+    q: str | None = Field(
+        default=None, max_length=200, description="Case-insensitive text in name or slug."
+    )
+    min_parameters: int | None = Field(default=None, ge=1, le=10**15)
+    max_parameters: int | None = Field(default=None, ge=1, le=10**15)
+    sort: ModelSort = Field(
+        default=ModelSort.PARAMETERS, description="Sort key; '-' for descending."
+    )
+    verdict: Verdict | None = Field(
+        default=None, description="Chinchilla verdict under `law` (see /chinchilla)."
+    )
+    law: str = Field(
+        default=DEFAULT_LAW_ID,
+        min_length=1,
+        max_length=64,
+        description="Law for the verdict filter.",
+    )

@@ -9,7 +9,6 @@ from fastapi import APIRouter, Query, Request, Response, status
 from service.api.deps import (
     ApiKeyDep,
     CatalogueChangedDep,
-    PageDep,
     PreconditionDep,
     SessionDep,
     SlugPath,
@@ -21,11 +20,10 @@ from service.api.problems import problem_responses
 from service.schemas.common import Page
 from service.schemas.hardware import (
     HardwareCreate,
-    HardwareKind,
     HardwarePatch,
+    HardwareQuery,
     HardwareRead,
     HardwareReplace,
-    HardwareSort,
 )
 from service.usecases import hardware as usecase
 from service.usecases.errors import NotFound
@@ -50,19 +48,15 @@ def _with_etag(response: Response, item: HardwareRead) -> HardwareRead:
     responses=problem_responses(422, 503),
 )
 async def list_hardware(
-    request: Request,
-    snapshot: SnapshotDep,
-    page: PageDep,
-    vendor: Annotated[str | None, Query(max_length=64, examples=["NVIDIA"])] = None,
-    kind: Annotated[HardwareKind | None, Query()] = None,
-    min_memory_bytes: Annotated[int | None, Query(ge=1, le=2**50)] = None,
-    sort: Annotated[HardwareSort, Query()] = HardwareSort.SLUG,
+    request: Request, snapshot: SnapshotDep, query: Annotated[HardwareQuery, Query()]
 ) -> Response:
-    filters = HardwareFilter(vendor=vendor, kind=kind, min_memory_bytes=min_memory_bytes)
-    body, total = usecase.list_hardware(
-        snapshot, filters, sort=sort.value, limit=page.limit, offset=page.offset
+    filters = HardwareFilter(
+        vendor=query.vendor, kind=query.kind, min_memory_bytes=query.min_memory_bytes
     )
-    links = link_header(request.url, total=total, limit=page.limit, offset=page.offset)
+    body, total = usecase.list_hardware(
+        snapshot, filters, sort=query.sort.value, limit=query.limit, offset=query.offset
+    )
+    links = link_header(request.url, total=total, limit=query.limit, offset=query.offset)
     return Response(body, media_type="application/json", headers={"Link": links})
 
 

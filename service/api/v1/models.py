@@ -10,7 +10,6 @@ from service.api.deps import (
     ApiKeyDep,
     CatalogueChangedDep,
     CataloguesDep,
-    PageDep,
     PreconditionDep,
     SessionDep,
     SlugPath,
@@ -19,11 +18,9 @@ from service.api.deps import (
 )
 from service.api.pagination import link_header
 from service.api.problems import problem_responses
-from service.domain.scaling import Verdict
 from service.domain.scaling_laws import DEFAULT_LAW_ID, DEFAULT_LOSS_LAW_ID
-from service.domain.types import Family, Objective
 from service.schemas.common import Page
-from service.schemas.models import ModelCreate, ModelPatch, ModelRead, ModelReplace, ModelSort
+from service.schemas.models import ModelCreate, ModelPatch, ModelQuery, ModelRead, ModelReplace
 from service.schemas.scaling import ChinchillaCheckResponse
 from service.usecases import models as usecase
 from service.usecases.errors import NotFound
@@ -50,47 +47,26 @@ def _with_etag(response: Response, model: ModelRead) -> ModelRead:
     responses=problem_responses(422, 503),
 )
 async def list_models(
-    request: Request,
-    snapshot: SnapshotDep,
-    page: PageDep,
-    family: Annotated[Family | None, Query(description="Architecture family.")] = None,
-    objective: Annotated[Objective | None, Query(description="Pre-training objective.")] = None,
-    domain: Annotated[
-        str | None, Query(max_length=64, description="Domain, e.g. general or finance.")
-    ] = None,
-    q: Annotated[
-        str | None, Query(max_length=200, description="Case-insensitive text in name or slug.")
-    ] = None,
-    min_parameters: Annotated[int | None, Query(ge=1, le=10**15)] = None,
-    max_parameters: Annotated[int | None, Query(ge=1, le=10**15)] = None,
-    sort: Annotated[ModelSort, Query(description="Sort key; '-' for descending.")] = (
-        ModelSort.PARAMETERS
-    ),
-    verdict: Annotated[
-        Verdict | None, Query(description="Chinchilla verdict under `law` (see /chinchilla).")
-    ] = None,
-    law: Annotated[
-        str, Query(min_length=1, max_length=64, description="Law for the verdict filter.")
-    ] = DEFAULT_LAW_ID,
+    request: Request, snapshot: SnapshotDep, query: Annotated[ModelQuery, Query()]
 ) -> Response:
     filters = ModelFilter(
-        family=family,
-        objective=objective,
-        domain=domain,
-        q=q,
-        min_parameters=min_parameters,
-        max_parameters=max_parameters,
+        family=query.family,
+        objective=query.objective,
+        domain=query.domain,
+        q=query.q,
+        min_parameters=query.min_parameters,
+        max_parameters=query.max_parameters,
     )
     body, total = usecase.list_models(
         snapshot,
         filters,
-        sort=sort.value,
-        limit=page.limit,
-        offset=page.offset,
-        verdict=verdict,
-        law_id=law,
+        sort=query.sort.value,
+        limit=query.limit,
+        offset=query.offset,
+        verdict=query.verdict,
+        law_id=query.law,
     )
-    links = link_header(request.url, total=total, limit=page.limit, offset=page.offset)
+    links = link_header(request.url, total=total, limit=query.limit, offset=query.offset)
     return Response(body, media_type="application/json", headers={"Link": links})
 
 
