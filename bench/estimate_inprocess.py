@@ -495,10 +495,26 @@ def hop_app(telemetry: dict[str, bool] | None) -> Any:
     return app
 
 
-def _model_slugs() -> tuple[str, ...]:
-    from http_bench import MODEL_SLUGS
+def schema_floor_app(catalogues: Any, sample: Any) -> Any:
+    """A bare FastAPI app with the memory estimate's request and response schemas: ``/fixed``
+    validates the request and returns one precomputed response (what the schemas alone cost,
+    the ceiling of any endpoint speaking them), ``/estimate`` runs the real use-case on the
+    service's catalogue snapshot (what the service adds beyond it is its middleware, routing
+    and dependencies)."""
+    from service.usecases.estimates import memory_estimate
 
-    return MODEL_SLUGS
+    app = FastAPI()
+    fixed = memory_estimate(catalogues, MemoryRequest.model_validate_json(sample.body))
+
+    @app.post("/fixed")
+    async def fixed_answer(request: MemoryRequest) -> MemoryResponse:
+        return fixed
+
+    @app.post("/estimate")
+    async def estimate(request: MemoryRequest) -> MemoryResponse:
+        return memory_estimate(catalogues, request)
+
+    return app
 
 
 async def breakdown(n: int) -> list[tuple[str, float]]:
@@ -535,9 +551,17 @@ async def breakdown(n: int) -> list[tuple[str, float]]:
                     await cpu_per_request(bare_app.app, calls("POST /bare"), state, n),
                 )
             )
+            memory_calls = calls("POST /v1/estimates/memory")
+            schemas = schema_floor_app(app.state.catalogue.snapshot.catalogues, memory_calls[0])
+            for path, label in (
+                ("/fixed", "bare app: the memory estimate's schemas, a fixed response (no work)"),
+                ("/estimate", "bare app: the memory estimate's schemas and use-case, no more"),
+            ):
+                variant = [Call("POST", path, c.body) for c in memory_calls]
+                rows.append((label, await cpu_per_request(schemas, variant, {}, n)))
             rows.append(
                 (
-                    "service: GET /healthz (async; the middleware floor)",
+                    "service: GET /healthz (async; matched last, after every other router)",
                     await cpu_per_request(app, calls("GET /healthz"), state, n),
                 )
             )

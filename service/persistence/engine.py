@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.config import Settings
@@ -19,6 +21,9 @@ from service.config import Settings
 #: check answers 412 and the slug check 409, as on PostgreSQL. Reads stay deferred (in WAL mode
 #: they never wait for a writer).
 SQLITE_BEGIN = "planner_sqlite_begin"
+#: How long an SQLite writer waits for its turn (SQLite's busy_timeout, and this process's queue).
+SQLITE_BUSY_TIMEOUT_S = 5.0
+_HOLDS_WRITER_TURN = "planner_holds_writer_turn"
 
 
 def _prepare_sqlite_file(url: str) -> None:
@@ -41,15 +46,42 @@ def _configure_sqlite(engine: Engine, *, wal: bool) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=5000")
+        cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
         if wal:
             cursor.execute("PRAGMA journal_mode=WAL")
         cursor.close()
 
+    # Writers of this process queue on a lock before BEGIN IMMEDIATE, and hold it until their
+    # connection goes back to the pool (after COMMIT or ROLLBACK). SQLite's own busy handler
+    # serves waiting writers in no order, sleeping up to 100 ms between tries: under 32
+    # concurrent plan writes some waited past busy_timeout (p99 seconds, bench/README.md).
+    # Writers of other processes on the same file still meet at SQLite's lock.
+    writers = threading.Lock()
+
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        immediate = connection.get_execution_options().get(SQLITE_BEGIN) == "IMMEDIATE"
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        if connection.get_execution_options().get(SQLITE_BEGIN) != "IMMEDIATE":
+            connection.exec_driver_sql("BEGIN")
+            return
+        info = connection.connection.info  # the pooled connection's, shared with its record
+        if not writers.acquire(timeout=SQLITE_BUSY_TIMEOUT_S):
+            raise OperationalError(
+                "BEGIN IMMEDIATE", None, TimeoutError("no turn to write within busy_timeout")
+            )
+        info[_HOLDS_WRITER_TURN] = True
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    def _release(record: Any) -> None:
+        if record is not None and record.info.pop(_HOLDS_WRITER_TURN, False):
+            writers.release()
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        _release(record)
+
+    @event.listens_for(engine, "invalidate")
+    def _on_invalidate(_dbapi_connection: Any, record: Any, _error: Any) -> None:
+        _release(record)
 
 
 def _postgres_connect_args(settings: Settings) -> dict[str, Any]:
