@@ -16,8 +16,8 @@ from service.api.middleware import BODY_METHODS, is_json_media_type
 from service.config import Settings
 from service.persistence.engine import SQLITE_BEGIN
 from service.schemas.fields import SLUG_PATTERN
-from service.usecases.catalogue_cache import CatalogueSnapshot
-from service.usecases.errors import ServiceUnavailable, Unauthorized
+from service.usecases.catalogue_cache import CatalogueSnapshot, Entry
+from service.usecases.errors import NotFound, ServiceUnavailable, Unauthorized
 from service.usecases.estimates import Catalogues
 from service.usecases.preconditions import Precondition
 
@@ -221,6 +221,16 @@ def catalogue_changed(request: Request) -> Callable[[], object]:
 
 
 CatalogueChangedDep = Annotated[Callable[[], object], Depends(catalogue_changed)]
+
+
+def entry_response(request: Request, entry: Entry[Any] | None, noun: str, slug: str) -> Response:
+    """A snapshot entry as served: its stored JSON with its ETag, a 304 when ``If-None-Match``
+    names that ETag, a 404 naming ``path.slug`` when there is none."""
+    if entry is None:
+        raise NotFound(f"No {noun} with slug '{slug}'.", field="path.slug")
+    return not_modified(request, entry.etag) or Response(
+        entry.json, media_type="application/json", headers={"ETag": entry.etag}
+    )
 
 
 def not_modified(request: Request, tag: str) -> Response | None:

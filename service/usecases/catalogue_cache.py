@@ -98,6 +98,14 @@ class Table(Generic[ReadT]):
         present.sort(key=lambda entry: getattr(entry.read, name), reverse=sort.startswith("-"))
         return present + missing
 
+    def page(
+        self, keep: Callable[[ReadT], bool], *, sort: str, limit: int, offset: int
+    ) -> tuple[bytes, int]:
+        """One listing page as JSON, and the number of matches."""
+        selected = self.select(keep, sort)
+        chosen = selected[offset : offset + limit]
+        return page_json(chosen, total=len(selected), limit=limit, offset=offset), len(selected)
+
 
 def page_json(entries: list[Entry[Any]], *, total: int, limit: int, offset: int) -> bytes:
     """The JSON of a :class:`~service.schemas.common.Page` of pre-serialised entries (the
@@ -151,22 +159,6 @@ class CatalogueSnapshot:
             # A new exception each time: re-raising one instance would grow its traceback.
             raise InvalidRequest(found.detail, field=found.field)
         return found
-
-    def model_page(
-        self, keep: Callable[[ModelRead], bool], *, sort: str, limit: int, offset: int
-    ) -> tuple[bytes, int]:
-        """One listing page of models as JSON, and the number of matches."""
-        selected = self.model_table.select(keep, sort)
-        chosen = selected[offset : offset + limit]
-        return page_json(chosen, total=len(selected), limit=limit, offset=offset), len(selected)
-
-    def hardware_page(
-        self, keep: Callable[[HardwareRead], bool], *, sort: str, limit: int, offset: int
-    ) -> tuple[bytes, int]:
-        """One listing page of accelerators as JSON, and the number of matches."""
-        selected = self.hardware_table.select(keep, sort)
-        chosen = selected[offset : offset + limit]
-        return page_json(chosen, total=len(selected), limit=limit, offset=offset), len(selected)
 
 
 def load_snapshot(session: Session) -> CatalogueSnapshot:

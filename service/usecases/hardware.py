@@ -103,7 +103,7 @@ def list_hardware(
             and (filters.min_memory_bytes is None or item.memory_bytes >= filters.min_memory_bytes)
         )
 
-    return snapshot.hardware_page(keep, sort=sort, limit=limit, offset=offset)
+    return snapshot.hardware_table.page(keep, sort=sort, limit=limit, offset=offset)
 
 
 def to_gpu_spec(row: HardwareRow) -> GpuSpec:

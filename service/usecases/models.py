@@ -119,4 +119,4 @@ def list_models(
             and chinchilla_check(model.parameters, model.training_tokens, law).verdict is verdict
         )
 
-    return snapshot.model_page(keep, sort=sort, limit=limit, offset=offset)
+    return snapshot.model_table.page(keep, sort=sort, limit=limit, offset=offset)

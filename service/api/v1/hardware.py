@@ -13,7 +13,7 @@ from service.api.deps import (
     SessionDep,
     SlugPath,
     SnapshotDep,
-    not_modified,
+    entry_response,
 )
 from service.api.pagination import link_header
 from service.api.problems import problem_responses
@@ -26,7 +26,6 @@ from service.schemas.hardware import (
     HardwareReplace,
 )
 from service.usecases import hardware as usecase
-from service.usecases.errors import NotFound
 from service.usecases.hardware import HARDWARE, HardwareFilter
 from service.usecases.preconditions import etag
 
@@ -72,12 +71,7 @@ async def list_hardware(
     },
 )
 async def get_hardware(slug: SlugPath, request: Request, snapshot: SnapshotDep) -> Response:
-    entry = snapshot.hardware_table.get(slug)
-    if entry is None:
-        raise NotFound(f"No accelerator with slug '{slug}'.", field="path.slug")
-    return not_modified(request, entry.etag) or Response(
-        entry.json, media_type="application/json", headers={"ETag": entry.etag}
-    )
+    return entry_response(request, snapshot.hardware_table.get(slug), "accelerator", slug)
 
 
 @router.post(

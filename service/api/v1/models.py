@@ -14,7 +14,7 @@ from service.api.deps import (
     SessionDep,
     SlugPath,
     SnapshotDep,
-    not_modified,
+    entry_response,
 )
 from service.api.pagination import link_header
 from service.api.problems import problem_responses
@@ -23,7 +23,6 @@ from service.schemas.common import Page
 from service.schemas.models import ModelCreate, ModelPatch, ModelQuery, ModelRead, ModelReplace
 from service.schemas.scaling import ChinchillaCheckResponse
 from service.usecases import models as usecase
-from service.usecases.errors import NotFound
 from service.usecases.models import MODELS, ModelFilter
 from service.usecases.preconditions import etag
 from service.usecases.scaling import check_model
@@ -83,12 +82,7 @@ async def list_models(
     },
 )
 async def get_model(slug: SlugPath, request: Request, snapshot: SnapshotDep) -> Response:
-    entry = snapshot.model_table.get(slug)
-    if entry is None:
-        raise NotFound(f"No model with slug '{slug}'.", field="path.slug")
-    return not_modified(request, entry.etag) or Response(
-        entry.json, media_type="application/json", headers={"ETag": entry.etag}
-    )
+    return entry_response(request, snapshot.model_table.get(slug), "model", slug)
 
 
 @router.post(
