@@ -216,7 +216,7 @@ def catalogue_fingerprint(session: Session) -> CatalogueFingerprint:
 
     Every change bumps a row's version (the ORM's version counter), so the sum of versions
     moves on each update, the count on each insert or delete, and the newest timestamp when a
-    deletion and an insertion leave both as they were. One aggregate query per table.
+    deletion and an insertion leave both as they were. One statement for all the tables.
     """
     tables = (
         (ModelRow, ModelRow.updated_at),

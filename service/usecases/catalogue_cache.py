@@ -4,8 +4,8 @@ Catalogue pages, single entries, estimates and scaling answers read the catalogu
 often than anyone writes them. Each process keeps an immutable snapshot of the model, hardware
 and fitted-law tables, with each entry's wire form already serialised and its ETag, and a
 fingerprint of the tables (row count, sum of row versions, newest timestamp, per table). A
-background task compares the fingerprint every ``refresh_s`` seconds (one aggregate query per
-table) and reloads only when it moved; a write in this process refreshes at once, and a request
+background task compares the fingerprint every ``refresh_s`` seconds (one aggregate
+statement) and reloads only when it moved; a write in this process refreshes at once, and a request
 with ``Cache-Control: no-cache`` revalidates before it is answered (RFC 9111 sec. 5.2.1.4). So a
 read in the process that wrote sees the write immediately, a revalidating read sees every
 replica's writes, and other reads see them within ``refresh_s``. Writes are never served from
