@@ -124,7 +124,7 @@ def to_architecture(family: str, shape: dict[str, Any]) -> Architecture:
 _FIELD_NAMES: dict[type[Any], tuple[str, ...]] = {}
 
 
-def _shallow(instance: Any) -> dict[str, Any]:
+def shallow_fields(instance: Any) -> dict[str, Any]:
     """A dataclass's fields by name, values not copied (``dataclasses.asdict`` deep-copies
     recursively, ten times the cost, for flat records of numbers)."""
     kind = type(instance)
@@ -250,7 +250,7 @@ def memory_estimate(source: Session | Catalogues, request: MemoryRequest) -> Mem
     return MemoryResponse(
         model=resolution.model,
         parameters=resolved.parameters,
-        per_gpu=PerGpuBytes(**_shallow(estimate.per_gpu)),
+        per_gpu=PerGpuBytes(**shallow_fields(estimate.per_gpu)),
         cpu_offload_bytes=estimate.cpu_offload_bytes,
         gpu=gpu.slug,
         gpu_memory_bytes=gpu.memory_bytes,
@@ -270,7 +270,7 @@ def memory_estimate(source: Session | Catalogues, request: MemoryRequest) -> Mem
         sequence_length=resolved.sequence_length,
         convention=request.convention.value,
         activations=ActivationDetail(
-            **_shallow(activations), architecture_derived=resolved.architecture_derived
+            **shallow_fields(activations), architecture_derived=resolved.architecture_derived
         ),
         assumptions=list(estimate.assumptions),
     )

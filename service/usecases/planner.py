@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
 
 from sqlalchemy.orm import Session
 
@@ -31,7 +30,7 @@ from service.schemas.planner import (
     PlannerStrategy,
 )
 from service.usecases.errors import InvalidRequest, located
-from service.usecases.estimates import Catalogues, lookup_gpu, resolve_model
+from service.usecases.estimates import Catalogues, lookup_gpu, resolve_model, shallow_fields
 from service.usecases.hardware import to_gpu_spec
 
 
@@ -54,7 +53,7 @@ def _candidate(candidate: PlanCandidate) -> PlannerCandidate:
             sharding_factor=settings.sharding_factor,
         ),
         gpu_name=candidate.gpu_name,
-        per_gpu=PerGpuBytes(**asdict(candidate.per_gpu)),
+        per_gpu=PerGpuBytes(**shallow_fields(candidate.per_gpu)),
         usable_gpu_memory_bytes=candidate.usable_gpu_memory_bytes,
         memory_fraction=candidate.memory_fraction,
         fits=candidate.fits,
