@@ -6,12 +6,13 @@ from fastapi import APIRouter
 
 from service.api.deps import CataloguesDep
 from service.api.problems import problem_responses
+from service.api.routing import JsonRoute
 from service.schemas.estimates import ComputeRequest, ComputeResponse, MemoryRequest, MemoryResponse
 from service.usecases.estimates import compute_estimate, memory_estimate
 
 # Estimates are pure computation on the process's catalogue snapshot: ``async def`` runs them
 # on the event loop, with no threadpool hop and no database round trip.
-router = APIRouter(prefix="/v1/estimates", tags=["estimates"])
+router = APIRouter(prefix="/v1/estimates", tags=["estimates"], route_class=JsonRoute)
 
 
 @router.post(

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Path, Query, Response, status
 
 from service.api.deps import ApiKeyDep, CatalogueChangedDep, CataloguesDep, SessionDep
 from service.api.problems import problem_responses
+from service.api.routing import JsonRoute
 from service.domain.scaling_laws import DEFAULT_LOSS_LAW_ID
 from service.schemas.scaling import (
     ComputeOptimalRequest,
@@ -24,7 +25,7 @@ from service.schemas.scaling import (
 )
 from service.usecases import scaling as usecase
 
-router = APIRouter(prefix="/v1/scaling", tags=["scaling laws"])
+router = APIRouter(prefix="/v1/scaling", tags=["scaling laws"], route_class=JsonRoute)
 
 LawQuery = Annotated[
     str,
