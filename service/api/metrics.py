@@ -13,6 +13,11 @@ from sqlalchemy.pool import QueuePool
 #: Latency buckets in seconds, dense below 25 ms where the API's targets are.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
 
+#: The request methods of RFC 9110 sec. 9 and PATCH (RFC 5789); any other is counted as OTHER.
+KNOWN_METHODS = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}
+)
+
 
 class _PoolCollector(Collector):
     """Database pool occupancy, read at scrape time."""
@@ -58,6 +63,7 @@ class Metrics:
             buckets=(1e2, 1e3, 1e4, 1e5, 1e6, 1e7),
             registry=self.registry,
         )
+        self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         self._pool = _PoolCollector()
         self.registry.register(self._pool)
 
@@ -66,9 +72,22 @@ class Metrics:
         self._pool.engine = engine
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
-        """Count one request and its latency."""
-        self.requests.labels(method, route, str(status)).inc()
-        self.latency.labels(method, route).observe(seconds)
+        """Count one request and its latency.
+
+        A method outside RFC 9110's registered ones is counted as ``OTHER``: methods are the
+        client's to choose, and each new label value would be a new series. The labelled
+        children are kept per (method, route, status): looking them up in the client library
+        costs more than the observation itself.
+        """
+        key = (method if method in KNOWN_METHODS else "OTHER", route, status)
+        children = self._children.get(key)
+        if children is None:
+            children = self._children[key] = (
+                self.requests.labels(key[0], route, str(status)),
+                self.latency.labels(key[0], route),
+            )
+        children[0].inc()
+        children[1].observe(seconds)
 
     def render(self) -> bytes:
         """The Prometheus text exposition."""

@@ -371,6 +371,8 @@ def communication_bytes_per_step(
 
 def _enum(kind: type[_E], value: str, name: str) -> _E:
     """Accept an enum member or its wire string; reject anything else with the field name."""
+    if isinstance(value, kind):  # already a member (the API's validated requests)
+        return value
     try:
         return kind(value)
     except ValueError:

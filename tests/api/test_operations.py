@@ -29,6 +29,16 @@ def test_metrics_count_requests_by_route_template(client: TestClient) -> None:
     assert "planner_search_configurations" in text
 
 
+def test_metrics_count_unregistered_methods_as_other(client: TestClient) -> None:
+    """Methods are the client's to choose: new ones must not become new series."""
+    for method in ("BREW", "PROPFIND", "X-RANDOM-1", "X-RANDOM-2"):
+        assert client.request(method, "/v1/models").status_code == 405
+    text = client.get("/metrics").text
+    assert 'planner_http_requests_total{method="OTHER",route="/v1/models",status="405"} 4.0' in text
+    assert "BREW" not in text
+    assert "X-RANDOM" not in text
+
+
 def test_security_headers_everywhere(client: TestClient) -> None:
     for path in ("/v1/models", "/v1/models/nope", "/healthz", "/docs"):
         headers = client.get(path).headers
