@@ -1,8 +1,8 @@
 """The JSON route's fast path answers exactly what FastAPI's own handler answers.
 
 Every request is sent twice to the same app: once as it comes (the fast path, where it applies)
-and once with the route's snapshot dependency overridden by itself, which sends the request
-through FastAPI's standard handler (the fast path steps aside for overridden dependencies).
+and once with the routes' snapshot dependencies overridden by themselves, which sends the
+request through FastAPI's standard handler (the fast path steps aside for overridden dependencies).
 Status, content type and body must be byte for byte the same; both requests carry the same
 request id, so problem documents compare whole.
 """
@@ -12,22 +12,33 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 import pytest
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import PlainTextResponse
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-from service.api.deps import get_catalogues
+from service.api.deps import get_catalogues, get_snapshot
 from service.api.routing import FastPath, JsonRoute
-from service.api.v1 import estimates, scaling
+from service.api.v1 import estimates, hardware, models, scaling
 from service.schemas.estimates import ComputeRequest, MemoryRequest
+from service.schemas.hardware import HardwareQuery
+from service.schemas.models import ModelQuery
+from service.schemas.scaling import (
+    ComputeOptimalRequest,
+    DomainPlanRequest,
+    LossRequest,
+    OptimalParametersRequest,
+)
 
 FAST_PATHS = {
+    "/v1/models",
+    "/v1/hardware",
     "/v1/estimates/memory",
     "/v1/estimates/compute",
     "/v1/scaling/compute-optimal",
@@ -35,21 +46,31 @@ FAST_PATHS = {
     "/v1/scaling/optimal-parameters",
     "/v1/scaling/domain-plan",
 }
+LISTINGS = {"/v1/models", "/v1/hardware"}
 SAME_ID = {"X-Request-ID": "routing-test"}
 
 
 def both_paths(
-    client: TestClient, path: str, content: bytes, headers: dict[str, str] | None = None
+    client: TestClient, path: str, content: bytes | None, headers: dict[str, str] | None = None
 ) -> tuple[Any, Any]:
-    """The answer of the fast path and of FastAPI's handler to the same request."""
-    sent = {"content-type": "application/json", **SAME_ID, **(headers or {})}
-    fast = client.post(path, content=content, headers=sent)
+    """The answer of the fast path and of FastAPI's handler to the same request: a ``POST`` of
+    ``content``, or a ``GET`` of ``path`` (with its query string) when ``content`` is None."""
+    sent = {**SAME_ID, **(headers or {})}
+    if content is not None:
+        sent = {"content-type": "application/json", **sent}
+
+    def send() -> Any:
+        if content is None:
+            return client.get(path, headers=sent)
+        return client.post(path, content=content, headers=sent)
+
+    fast = send()
     app: FastAPI = client.app  # type: ignore[assignment]
-    app.dependency_overrides[get_catalogues] = get_catalogues
+    app.dependency_overrides.update({get_catalogues: get_catalogues, get_snapshot: get_snapshot})
     try:
-        standard = client.post(path, content=content, headers=sent)
+        standard = send()
     finally:
-        del app.dependency_overrides[get_catalogues]
+        del app.dependency_overrides[get_catalogues], app.dependency_overrides[get_snapshot]
     return fast, standard
 
 
@@ -76,11 +97,14 @@ def validations(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 class TestWhichRoutes:
     def test_the_pure_computation_endpoints_take_the_fast_path(self) -> None:
-        routes = (*estimates.router.routes, *scaling.router.routes)
+        routers = (estimates.router, scaling.router, models.router, hardware.router)
+        routes = [route for router in routers for route in router.routes]
         fast = {r.path for r in routes if isinstance(r, JsonRoute) and FastPath.of(r)}
         assert fast == FAST_PATHS
-        # The fitted laws (sessions, query and path parameters) keep FastAPI's handler.
+        # Writes, the fitted laws and entries by slug (sessions, path parameters, several query
+        # parameters) keep FastAPI's handler.
         assert "/v1/scaling/laws" not in fast
+        assert "/v1/models/{slug}" not in fast
 
     def test_a_valid_request_is_validated_once_in_one_pass(
         self, client: TestClient, validations: list[str]
@@ -116,6 +140,14 @@ class Body(BaseModel):
     n: int
 
 
+class Listed(BaseModel):
+    tags: list[str] | None = None
+
+
+class Aliased(BaseModel):
+    n: int = Field(default=1, alias="N")
+
+
 async def request_dependency(request: Request) -> str:
     return request.method
 
@@ -134,8 +166,8 @@ class TestEligibility:
 
         path = self.fast_path(_route_app(endpoint))
         assert path is not None
-        assert path.body_name == "body"
-        assert path.body_model is Body
+        assert (path.input_name, path.input_model, path.source) == ("body", Body, "body")
+        assert path.request_name is None
         assert path.dependencies == (("method", request_dependency),)
 
     def test_sync_endpoint(self) -> None:
@@ -153,6 +185,47 @@ class TestEligibility:
     def test_request_parameter_on_the_endpoint(self) -> None:
         async def endpoint(body: Body, request: Request) -> Body:
             return body
+
+        path = self.fast_path(_route_app(endpoint))
+        assert path is not None
+        assert path.request_name == "request"
+
+    def test_query_model(self) -> None:
+        async def endpoint(query: Annotated[Body, Query()]) -> Body:
+            return query
+
+        path = self.fast_path(_route_app(endpoint))
+        assert path is not None
+        assert (path.input_name, path.input_model, path.source) == ("query", Body, "query")
+
+    def test_query_model_with_a_list_or_an_alias(self) -> None:
+        async def listed(query: Annotated[Listed, Query()]) -> Body:
+            return Body(n=1)
+
+        async def aliased(query: Annotated[Aliased, Query()]) -> Body:
+            return Body(n=1)
+
+        assert self.fast_path(_route_app(listed)) is None
+        assert self.fast_path(_route_app(aliased)) is None
+
+    def test_query_model_and_a_body(self) -> None:
+        async def endpoint(body: Body, query: Annotated[Body, Query()]) -> Body:
+            return body
+
+        assert self.fast_path(_route_app(endpoint)) is None
+
+    def test_path_parameter(self) -> None:
+        async def endpoint(body: Body, n: int) -> Body:
+            return body
+
+        app = FastAPI()
+        app.router.route_class = JsonRoute
+        app.post("/x/{n}")(endpoint)
+        assert self.fast_path(app) is None
+
+    def test_scalar_query_parameter_alone(self) -> None:
+        async def endpoint(n: int = 1) -> Body:
+            return Body(n=n)
 
         assert self.fast_path(_route_app(endpoint)) is None
 
@@ -193,6 +266,14 @@ class TestEligibility:
         assert (answer.status_code, answer.json()) == (201, {"n": 3})
 
 
+REQUEST_MODELS: tuple[type[BaseModel], ...] = (
+    MemoryRequest,
+    ComputeRequest,
+    ComputeOptimalRequest,
+    LossRequest,
+    OptimalParametersRequest,
+    DomainPlanRequest,
+)
 LLAMA_7B = json.dumps({"model": "llama-7b", "gpu": "a100-80gb", "gpus": 8, "strategy": "zero-3"})
 HF_CONFIG = {
     "model_type": "llama",
@@ -232,14 +313,19 @@ HOSTILE_BODIES = [
     json.dumps({"hf_config": HF_CONFIG, "gpus": 4, "strategy": "fsdp-full-shard"}).encode(),
     b"[" * 5000 + b"]" * 5000,  # FastAPI's decoder gives up: 400, on both paths
     b'{"parameters": 7e9, "tokens": 1.4e12, "gpus": 1024, "mfu": 0.5}',
-    b'{"budget_flops": 5.76e23}',
-    b'{"budget_flops": 5.76e23, "law": "nope"}',
-    b'{"parameters": 7e10, "tokens": 1.4e12}',
-    b'{"tokens": 1.4e12}',
+    b'{"compute_flops": 5.76e23, "law": "nope"}',
+    b'{"gpu_hours": 100000, "gpu": "h100-80gb", "mfu": 0.4, "budget_usd": 1e6}',
+    b'{"parameters": 7e10, "tokens": -1}',
+    # Every documented example of every request model: valid bodies, compared whole.
+    *(
+        json.dumps(example).encode()
+        for model in REQUEST_MODELS
+        for example in (model.model_config.get("json_schema_extra") or {}).get("examples", [])
+    ),
 ]
 
 
-@pytest.mark.parametrize("path", sorted(FAST_PATHS))
+@pytest.mark.parametrize("path", sorted(FAST_PATHS - LISTINGS))
 def test_hostile_and_valid_bodies_answer_alike(client: TestClient, path: str) -> None:
     for content in HOSTILE_BODIES:
         fast, standard = both_paths(client, path, content)
@@ -272,7 +358,9 @@ _PLAUSIBLE = st.sampled_from(
         "selective",
         "full",
         "optimizer",
-        "chinchilla-approach-3",
+        "chinchilla-approach1",
+        "epoch-2024",
+        "a100-40gb",
         0,
         1,
         2,
@@ -293,32 +381,81 @@ _JSON = st.recursive(
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner),
     max_leaves=6,
 )
-_FIELDS = sorted(
-    {
-        *MemoryRequest.model_fields,
-        *ComputeRequest.model_fields,
-        "budget_flops",
-        "budget_pfs_days",
-        "law",
-        "tokens",
-        "parameters",
-        "target_loss",
-        "domain_tokens",
-    }
-)
+_FIELDS = sorted({name for model in REQUEST_MODELS for name in model.model_fields})
 
 
 @settings(
     max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(
-    path=st.sampled_from(sorted(FAST_PATHS)),
+    path=st.sampled_from(sorted(FAST_PATHS - LISTINGS)),
     body=st.dictionaries(
         st.sampled_from(_FIELDS) | st.text(max_size=4), _PLAUSIBLE | _JSON, max_size=6
     ),
 )
 @example(path="/v1/estimates/memory", body={"model": "llama-7b", "gpus": 8, "strategy": "zero-2"})
-@example(path="/v1/scaling/compute-optimal", body={"budget_flops": 1e22})
+@example(path="/v1/scaling/compute-optimal", body={"compute_flops": 1e22})
 def test_any_body_answers_alike(client: TestClient, path: str, body: dict[str, Any]) -> None:
     fast, standard = both_paths(client, path, json.dumps(body).encode())
     assert_same(fast, standard)
+
+
+HOSTILE_QUERIES = [
+    "",
+    "?limit=5",
+    "?limit=",
+    "?limit=0",
+    "?limit=abc",
+    "?limit=5&limit=7",  # the last value wins in both
+    "?limit=7&limit=5&limit=x",
+    "?offset=-1",
+    "?offset=3&limit=2&sort=-parameters",
+    "?sort=nope",
+    "?family=decoder-only&family=encoder-only",
+    "?family=",
+    "?q=LLaMA&min_parameters=1e9",
+    "?q=%00",
+    "?q=%C3%A9t%C3%A9",
+    "?q=" + "x" * 201,
+    "?min_parameters=1&max_parameters=10000000000000000",
+    "?verdict=under-trained&law=chinchilla-approach-3",
+    "?verdict=under-trained&law=",
+    "?unknown=1",
+    "?unknown=1&unknown=2",
+    "?limit=5&&&=&x",
+    "?vendor=NVIDIA&kind=gpu&min_memory_bytes=80000000000&sort=-memory_bytes",
+    "?kind=tpu&vendor=" + "v" * 65,
+    "?LIMIT=5",
+]
+
+
+@pytest.mark.parametrize("path", sorted(LISTINGS))
+def test_hostile_and_valid_queries_answer_alike(client: TestClient, path: str) -> None:
+    for query in HOSTILE_QUERIES:
+        fast, standard = both_paths(client, path + query, None)
+        assert_same(fast, standard)
+        assert fast.headers.get("link") == standard.headers.get("link")
+
+
+_QUERY_VALUES = st.sampled_from(
+    ["", "0", "1", "5", "-1", "100", "101", "1e9", "x", "decoder-only", "gpu", "NVIDIA",
+     "-parameters", "slug", "-memory_bytes", "under-trained", "chinchilla-approach-3", "llama"]
+) | st.text(max_size=6)  # fmt: skip
+_QUERY_KEYS = st.sampled_from(
+    sorted({*ModelQuery.model_fields, *HardwareQuery.model_fields})
+) | st.text(min_size=1, max_size=4)
+
+
+@settings(
+    max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    path=st.sampled_from(sorted(LISTINGS)),
+    pairs=st.lists(st.tuples(_QUERY_KEYS, _QUERY_VALUES), max_size=6),
+)
+def test_any_query_answers_alike(
+    client: TestClient, path: str, pairs: list[tuple[str, str]]
+) -> None:
+    fast, standard = both_paths(client, f"{path}?{urlencode(pairs)}", None)
+    assert_same(fast, standard)
+    assert fast.headers.get("link") == standard.headers.get("link")

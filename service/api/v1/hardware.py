@@ -17,6 +17,7 @@ from service.api.deps import (
 )
 from service.api.pagination import link_header
 from service.api.problems import problem_responses
+from service.api.routing import JsonRoute
 from service.schemas.common import Page
 from service.schemas.hardware import (
     HardwareCreate,
@@ -29,7 +30,7 @@ from service.usecases import hardware as usecase
 from service.usecases.hardware import HARDWARE, HardwareFilter
 from service.usecases.preconditions import etag
 
-router = APIRouter(prefix="/v1/hardware", tags=["hardware"])
+router = APIRouter(prefix="/v1/hardware", tags=["hardware"], route_class=JsonRoute)
 
 
 def _with_etag(response: Response, item: HardwareRead) -> HardwareRead:

@@ -18,6 +18,7 @@ from service.api.deps import (
 )
 from service.api.pagination import link_header
 from service.api.problems import problem_responses
+from service.api.routing import JsonRoute
 from service.domain.scaling_laws import DEFAULT_LAW_ID, DEFAULT_LOSS_LAW_ID
 from service.schemas.common import Page
 from service.schemas.models import ModelCreate, ModelPatch, ModelQuery, ModelRead, ModelReplace
@@ -27,7 +28,7 @@ from service.usecases.models import MODELS, ModelFilter
 from service.usecases.preconditions import etag
 from service.usecases.scaling import check_model
 
-router = APIRouter(prefix="/v1/models", tags=["models"])
+router = APIRouter(prefix="/v1/models", tags=["models"], route_class=JsonRoute)
 
 
 def _with_etag(response: Response, model: ModelRead) -> ModelRead:
