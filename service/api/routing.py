@@ -18,8 +18,10 @@ general machinery adds nothing:
   optionally the ``Request``, and otherwise only dependencies that need nothing but the request
   (``async def dep(request: Request)``, no ``yield``); it returns its response model, or a
   ``Response``, with FastAPI's default response class;
-* none of those dependencies is overridden (``app.dependency_overrides``), a body is non-empty
-  and labelled JSON, and the model validates.
+* none of those dependencies is overridden (``app.dependency_overrides``), FastAPI's telemetry
+  is not recording the request (with OpenTelemetry configured, every request keeps FastAPI's
+  spans for its dependencies, endpoint and serialisation), a body is non-empty and labelled
+  JSON, and the model validates.
 
 Then a body is parsed and validated in one pass by pydantic-core (``model_validate_json``); a
 query string is gathered as FastAPI gathers a query model (each field's last value, the other
@@ -42,6 +44,7 @@ from fastapi import HTTPException, Request, Response, params
 from fastapi import routing as fastapi_routing
 from fastapi.datastructures import DefaultPlaceholder
 from fastapi.dependencies.models import Dependant
+from fastapi.telemetry import get_telemetry_data
 from pydantic import BaseModel, ValidationError
 
 from service.api.middleware import is_json_media_type
@@ -209,7 +212,7 @@ class FastPath:
         from_body = self.source == "body"
 
         async def handle(request: Request) -> Response:
-            if self.overridden():
+            if self.overridden() or get_telemetry_data() is not None:
                 return await standard(request)
             model = await self._body_model(request) if from_body else self._query_model(request)
             if model is None:

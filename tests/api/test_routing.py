@@ -21,11 +21,13 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from opentelemetry import trace
 from pydantic import BaseModel, Field
 
 from service.api.deps import get_catalogues, get_snapshot
 from service.api.routing import FastPath, JsonRoute
 from service.api.v1 import estimates, hardware, models, scaling
+from service.app import TELEMETRY_OFF
 from service.schemas.estimates import ComputeRequest, MemoryRequest
 from service.schemas.hardware import HardwareQuery
 from service.schemas.models import ModelQuery
@@ -129,8 +131,10 @@ class TestWhichRoutes:
         assert_same(fast, standard)
 
 
-def _route_app(endpoint: Callable[..., Any], **route: Any) -> FastAPI:
-    app = FastAPI()
+def _route_app(
+    endpoint: Callable[..., Any], telemetry: Any = TELEMETRY_OFF, **route: Any
+) -> FastAPI:
+    app = FastAPI(telemetry=telemetry)
     app.router.route_class = JsonRoute
     app.post("/x", **route)(endpoint)
     return app
@@ -138,6 +142,14 @@ def _route_app(endpoint: Callable[..., Any], **route: Any) -> FastAPI:
 
 class Body(BaseModel):
     n: int
+
+
+class DiscardingTracerProvider(trace.TracerProvider):
+    """A configured provider, as an OpenTelemetry set-up installs, whose spans go nowhere
+    (FastAPI treats the API's own no-op provider as "not configured")."""
+
+    def get_tracer(self, *args: Any, **kwargs: Any) -> trace.Tracer:
+        return trace.NoOpTracer()
 
 
 class Listed(BaseModel):
@@ -255,6 +267,35 @@ class TestEligibility:
             return PlainTextResponse("x")
 
         assert self.fast_path(_route_app(endpoint)) is None
+
+    @pytest.mark.parametrize(
+        ("telemetry", "fast"),
+        [
+            (TELEMETRY_OFF, True),
+            (None, True),  # FastAPI's defaults, no OpenTelemetry provider: nothing recorded
+            ({"tracer_provider": DiscardingTracerProvider()}, False),
+        ],
+    )
+    def test_recorded_telemetry_keeps_fastapis_handler(
+        self, monkeypatch: pytest.MonkeyPatch, telemetry: Any, fast: bool
+    ) -> None:
+        """Where FastAPI's telemetry records a request, the request keeps FastAPI's spans."""
+        seen: list[bytes] = []
+        original = Body.model_validate_json
+
+        def spy(cls: type[BaseModel], data: Any, **kw: Any) -> Any:
+            seen.append(data)
+            return original(data, **kw)
+
+        monkeypatch.setattr(Body, "model_validate_json", classmethod(spy))
+
+        async def endpoint(body: Body) -> Body:
+            return body
+
+        with TestClient(_route_app(endpoint, telemetry=telemetry)) as client:
+            answer = client.post("/x", json={"n": 3})
+        assert (answer.status_code, answer.json()) == (200, {"n": 3})
+        assert len(seen) == (1 if fast else 0)
 
     def test_status_code_and_returned_response(self) -> None:
         async def endpoint(body: Body) -> Body:
