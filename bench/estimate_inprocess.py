@@ -23,7 +23,8 @@ llm-analysis``.
 Part 2, where an HTTP request's time goes (``--breakdown``, on by default): CPU microseconds per
 request of ASGI calls made in-process (no sockets, no HTTP parsing), best of 5 batches, on one
 CPU: the bare app, the service's middleware floor (``/healthz``), the service's estimate and
-catalogue endpoints (SQLite), the cost of a threadpool hop in FastAPI (``async def`` vs ``def``
+catalogue endpoints (SQLite), the same endpoints through FastAPI's own handler (the route fast
+path off), the cost of a threadpool hop in FastAPI (``async def`` vs ``def``
 endpoints, a sync ``yield`` dependency), and the service without its middleware.
 
 Run from the repository root with the project's venv::
@@ -579,6 +580,25 @@ async def breakdown(n: int) -> list[tuple[str, float]]:
                         await cpu_per_request(app, calls(name), state, n // 2),
                     )
                 )
+            # The same requests through FastAPI's own request handler: the route fast path
+            # (service/api/routing.py) steps aside while its dependencies are overridden.
+            from service.api.deps import get_catalogues, get_snapshot
+
+            app.dependency_overrides.update(
+                {get_catalogues: get_catalogues, get_snapshot: get_snapshot}
+            )
+            for name in (
+                "POST /v1/estimates/memory",
+                "POST /v1/estimates/compute",
+                "GET /v1/models",
+            ):
+                rows.append(
+                    (
+                        f"service: {name}, FastAPI's own handler (route fast path off)",
+                        await cpu_per_request(app, calls(name), state, n // 2),
+                    )
+                )
+            app.dependency_overrides.clear()
             revalidate = [
                 Call(c.method, c.path, c.body, (("If-None-Match", '"v1"'),))
                 for c in calls("GET /v1/models/{slug}")
