@@ -580,25 +580,6 @@ async def breakdown(n: int) -> list[tuple[str, float]]:
                         await cpu_per_request(app, calls(name), state, n // 2),
                     )
                 )
-            # The same requests through FastAPI's own request handler: the route fast path
-            # (service/api/routing.py) steps aside while its dependencies are overridden.
-            from service.api.deps import get_catalogues, get_snapshot
-
-            app.dependency_overrides.update(
-                {get_catalogues: get_catalogues, get_snapshot: get_snapshot}
-            )
-            for name in (
-                "POST /v1/estimates/memory",
-                "POST /v1/estimates/compute",
-                "GET /v1/models",
-            ):
-                rows.append(
-                    (
-                        f"service: {name}, FastAPI's own handler (route fast path off)",
-                        await cpu_per_request(app, calls(name), state, n // 2),
-                    )
-                )
-            app.dependency_overrides.clear()
             revalidate = [
                 Call(c.method, c.path, c.body, (("If-None-Match", '"v1"'),))
                 for c in calls("GET /v1/models/{slug}")
@@ -609,6 +590,28 @@ async def breakdown(n: int) -> list[tuple[str, float]]:
                     await cpu_per_request(app, revalidate, state, n // 2, statuses=(304,)),
                 )
             )
+    with tempfile.TemporaryDirectory() as folder:
+        # The same requests through FastAPI's own request handler: the service with its route
+        # fast path (service/api/routing.py) turned off, as PLANNER_ROUTE_FAST_PATH=false does.
+        settings = Settings(
+            database_url=f"sqlite:///{folder}/planner.sqlite3",
+            log_level="WARNING",
+            route_fast_path=False,
+        )
+        slow = create_app(settings)
+        async with slow.router.lifespan_context(slow) as lifespan_state:
+            state = dict(lifespan_state or {})
+            for name in (
+                "POST /v1/estimates/memory",
+                "POST /v1/estimates/compute",
+                "GET /v1/models",
+            ):
+                rows.append(
+                    (
+                        f"service: {name}, FastAPI's own handler (route fast path off)",
+                        await cpu_per_request(slow, calls(name), state, n // 2),
+                    )
+                )
     with tempfile.TemporaryDirectory() as folder:
         # The same app with its middleware taken out before it starts: what the edge layer
         # (request id, limits, security headers, access log, metrics) costs on the cheapest

@@ -148,6 +148,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url="/openapi.json" if settings.docs_enabled else None,
     )
     app.state.settings = settings
+    app.state.route_fast_path = settings.route_fast_path  # read per request by JsonRoute
     app.state.metrics = metrics
     # Outermost last: the edge (request id, body limit, JSON body, security headers, access log
     # and metrics) -> CORS.

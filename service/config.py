@@ -68,6 +68,14 @@ class Settings(BaseSettings):
         le=3600,
         description="How often each process revalidates its in-memory catalogue snapshot.",
     )
+    route_fast_path: bool = Field(
+        default=True,
+        description=(
+            "Answer valid requests to the estimates, scaling answers and catalogue listings "
+            "without FastAPI's general dependency solver (service/api/routing.py); off: "
+            "every request takes FastAPI's own handler, with the same answers."
+        ),
+    )
     auto_migrate: bool | None = Field(
         default=None,
         description=(

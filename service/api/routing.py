@@ -18,7 +18,9 @@ general machinery adds nothing:
   optionally the ``Request``, and otherwise only dependencies that need nothing but the request
   (``async def dep(request: Request)``, no ``yield``); it returns its response model, or a
   ``Response``, with FastAPI's default response class;
-* none of those dependencies is overridden (``app.dependency_overrides``), FastAPI's telemetry
+* the app has not turned the fast path off (``PLANNER_ROUTE_FAST_PATH=false`` sets
+  ``app.state.route_fast_path``), none of those dependencies is overridden
+  (``app.dependency_overrides``), FastAPI's telemetry
   is not recording the request (with OpenTelemetry configured, every request keeps FastAPI's
   spans for its dependencies, endpoint and serialisation), a body is non-empty and labelled
   JSON, and the model validates.
@@ -212,7 +214,11 @@ class FastPath:
         from_body = self.source == "body"
 
         async def handle(request: Request) -> Response:
-            if self.overridden() or get_telemetry_data() is not None:
+            if (
+                not getattr(request.app.state, "route_fast_path", True)
+                or self.overridden()
+                or get_telemetry_data() is not None
+            ):
                 return await standard(request)
             model = await self._body_model(request) if from_body else self._query_model(request)
             if model is None:

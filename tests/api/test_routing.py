@@ -27,7 +27,7 @@ from pydantic import BaseModel, Field
 from service.api.deps import get_catalogues, get_snapshot
 from service.api.routing import FastPath, JsonRoute
 from service.api.v1 import estimates, hardware, models, scaling
-from service.app import TELEMETRY_OFF
+from service.app import TELEMETRY_OFF, create_app
 from service.schemas.estimates import ComputeRequest, MemoryRequest
 from service.schemas.hardware import HardwareQuery
 from service.schemas.models import ModelQuery
@@ -37,6 +37,7 @@ from service.schemas.scaling import (
     LossRequest,
     OptimalParametersRequest,
 )
+from tests.conftest import in_transaction, make_settings
 
 FAST_PATHS = {
     "/v1/models",
@@ -121,6 +122,21 @@ class TestWhichRoutes:
         fast, standard = both_paths(client, "/v1/estimates/compute", b'{"model": "llama-7b"}')
         assert validations == ["ComputeRequest"]  # the first request only
         assert_same(fast, standard)
+
+    def test_turned_off_every_request_takes_fastapis_handler(
+        self, database_url: str, db_session: Any, validations: list[str]
+    ) -> None:
+        settings = make_settings(database_url, route_fast_path=False)
+        app = in_transaction(create_app(settings), db_session)
+        with TestClient(app) as client:
+            off = client.post("/v1/estimates/memory", json={"model": "llama-7b"}, headers=SAME_ID)
+        assert off.status_code == 200
+        assert validations == []
+        app = in_transaction(create_app(make_settings(database_url)), db_session)
+        with TestClient(app) as client:
+            on = client.post("/v1/estimates/memory", json={"model": "llama-7b"}, headers=SAME_ID)
+        assert validations == ["MemoryRequest"]
+        assert on.content == off.content
 
     def test_a_body_that_does_not_validate_gets_fastapis_answer(
         self, client: TestClient, validations: list[str]
