@@ -108,6 +108,8 @@ def _input_model(dependant: Dependant) -> tuple[str, type[BaseModel], Source] | 
     if not (inspect.isclass(model) and issubclass(model, BaseModel)):
         return None
     if body:
+        if isinstance(field.field_info, params.Form):
+            return None  # form fields: FastAPI reads and closes the form
         return field.name, model, "body"
     if not isinstance(field.field_info, params.Query) or not all(
         info.alias is None and info.validation_alias is None and not _is_collection(info.annotation)

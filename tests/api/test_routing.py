@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
 import pytest
-from fastapi import Depends, FastAPI, Query, Request
+from fastapi import Depends, FastAPI, Query, Request, params
+from fastapi.dependencies.models import Dependant
 from fastapi.responses import PlainTextResponse
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
@@ -25,7 +27,7 @@ from opentelemetry import trace
 from pydantic import BaseModel, Field
 
 from service.api.deps import get_catalogues, get_snapshot
-from service.api.routing import FastPath, JsonRoute
+from service.api.routing import FastPath, JsonRoute, _input_model
 from service.api.v1 import estimates, hardware, models, scaling
 from service.app import TELEMETRY_OFF, create_app
 from service.schemas.estimates import ComputeRequest, MemoryRequest
@@ -235,6 +237,14 @@ class TestEligibility:
 
         assert self.fast_path(_route_app(listed)) is None
         assert self.fast_path(_route_app(aliased)) is None
+
+    def test_form_model(self) -> None:
+        """A model read from form fields (declaring one needs python-multipart, which the
+        service does not install: the dependant is built by hand)."""
+        form = SimpleNamespace(name="form", field_info=params.Form(annotation=Body))
+        body = SimpleNamespace(name="body", field_info=params.Body(annotation=Body))
+        assert _input_model(Dependant(body_params=[form])) is None  # type: ignore[list-item]
+        assert _input_model(Dependant(body_params=[body])) == ("body", Body, "body")  # type: ignore[list-item]
 
     def test_query_model_and_a_body(self) -> None:
         async def endpoint(body: Body, query: Annotated[Body, Query()]) -> Body:
