@@ -20,10 +20,9 @@ general machinery adds nothing:
   ``Response``, with FastAPI's default response class;
 * the app has not turned the fast path off (``PLANNER_ROUTE_FAST_PATH=false`` sets
   ``app.state.route_fast_path``), none of those dependencies is overridden
-  (``app.dependency_overrides``), FastAPI's telemetry
-  is not recording the request (with OpenTelemetry configured, every request keeps FastAPI's
-  spans for its dependencies, endpoint and serialisation), a body is non-empty and labelled
-  JSON, and the model validates.
+  (``app.dependency_overrides``), FastAPI's telemetry is not recording the request (with
+  OpenTelemetry configured, every request keeps FastAPI's spans for its dependencies, endpoint
+  and serialisation), a body is non-empty and labelled JSON, and the model validates.
 
 Then a body is parsed and validated in one pass by pydantic-core (``model_validate_json``); a
 query string is gathered as FastAPI gathers a query model (each field's last value, the other
